@@ -1,0 +1,172 @@
+/* bdev: the block layer's front door, and the only block header that cli/
+ * and tool/ include.
+ *
+ * An image is a tree of nodes: a format node (qcow2, vmdk, raw, ...) over a
+ * protocol node (file, ...), optionally with a backing image below it.  All
+ * offsets and lengths are bytes.  Every call that can fail returns 0 or a
+ * negative errno and fills `err`. */
+#ifndef QIMG_BLOCK_BDEV_H
+#define QIMG_BLOCK_BDEV_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/err.h"
+#include "util/kvopts.h"
+
+struct driver;
+struct json_object;
+
+enum cache_mode {
+    CACHE_WRITEBACK,
+    CACHE_NONE,          /* O_DIRECT */
+    CACHE_WRITETHROUGH,  /* flush after every write */
+    CACHE_DIRECTSYNC,    /* O_DIRECT + flush after every write */
+    CACHE_UNSAFE,        /* flushes are ignored */
+};
+
+/* Parse a -t/-T value; -EINVAL with "Invalid cache option: X" otherwise. */
+int cache_mode_parse(const char *s, enum cache_mode *out, struct err *err);
+
+/* Open flags. */
+#define BDEV_O_RDWR        0x0001  /* open for writing (takes write locks) */
+#define BDEV_O_NO_BACKING  0x0002  /* do not open the backing chain */
+#define BDEV_O_SHARE       0x0004  /* -U: share everything, lock nothing */
+#define BDEV_O_NO_LOCK     0x0008  /* never take locks (internal temp opens) */
+#define BDEV_O_PROTOCOL    0x0010  /* open only a protocol node */
+#define BDEV_O_NO_IO       0x0020  /* metadata only (info): skip data checks */
+#define BDEV_O_CHECK       0x0040  /* opened for check: tolerate corruption */
+#define BDEV_O_UNSAFE_BACKING 0x0080 /* tolerate a missing backing file */
+
+struct bdev {
+    const struct driver *drv;
+    void *priv;                 /* driver state, drv->priv_size bytes */
+
+    char *filename;             /* what the user named (or the protocol path) */
+    struct bdev *file;          /* protocol child of a format node */
+    struct bdev *backing;       /* opened backing image, or NULL */
+
+    /* Backing link as the image stores it (set by the format's open). */
+    char *backing_file;         /* NULL when the image has none */
+    char *backing_fmt;          /* NULL when unspecified */
+    char *full_backing_filename;/* resolved by the core */
+
+    uint64_t size;              /* virtual size */
+    uint32_t align;             /* request alignment for read/write (>= 1) */
+    int flags;                  /* BDEV_O_* */
+    enum cache_mode cache;
+    bool probed_raw;            /* raw was guessed: protect block 0 */
+    bool read_only;
+
+    pthread_mutex_t lock;       /* taken around calls into drivers that are
+                                   not DRV_THREAD_SAFE */
+    struct kvlist opts;         /* options still addressed to this node */
+};
+
+/* How to open an image.  Zero-initialise and fill what you need. */
+struct bdev_open_args {
+    const char *fmt;            /* format name, or NULL to probe */
+    int flags;                  /* BDEV_O_* */
+    enum cache_mode cache;
+    struct kvlist *opts;        /* extra options: driver-level keys plus
+                                   "file." and "backing." nested keys */
+    bool quiet_probe;           /* do not warn when raw is guessed */
+};
+
+/* Open `filename` ("json:{...}" accepted).  Prints nothing; the raw-probing
+ * warning is returned through *warning (caller frees) when non-NULL. */
+struct bdev *bdev_open(const char *filename, const struct bdev_open_args *a,
+                       char **warning, struct err *err);
+
+/* Open from a complete option list (--image-opts): "driver", "file.*",
+ * "backing.*", ... */
+struct bdev *bdev_open_opts(struct kvlist *opts, const struct bdev_open_args *a,
+                            char **warning, struct err *err);
+
+/* Close an image and its backing chain; NULL is accepted. */
+void bdev_close(struct bdev *bs);
+
+/* Data path.  Ranges past the end of the image fail with -EIO except where
+ * noted; unaligned requests are handled here. */
+int bdev_pread(struct bdev *bs, uint64_t off, uint64_t len, void *buf,
+               struct err *err);
+int bdev_pwrite(struct bdev *bs, uint64_t off, uint64_t len, const void *buf,
+                struct err *err);
+
+#define BDEV_ZERO_MAY_UNMAP   0x1   /* may deallocate instead of writing */
+#define BDEV_ZERO_NO_FALLBACK 0x2   /* fail with -ENOTSUP rather than write
+                                       explicit zeros */
+int bdev_pwrite_zeroes(struct bdev *bs, uint64_t off, uint64_t len,
+                       unsigned flags, struct err *err);
+/* One whole cluster (or the tail of the image), compressed when the format
+ * supports it; -ENOTSUP otherwise. */
+int bdev_pwrite_compressed(struct bdev *bs, uint64_t off, uint64_t len,
+                           const void *buf, struct err *err);
+int bdev_discard(struct bdev *bs, uint64_t off, uint64_t len, struct err *err);
+int bdev_flush(struct bdev *bs, struct err *err);
+
+enum prealloc { PREALLOC_OFF, PREALLOC_METADATA, PREALLOC_FALLOC, PREALLOC_FULL };
+int prealloc_parse(const char *s, enum prealloc *out, struct err *err);
+
+/* Resize to `size`.  `shrink` allows making the image smaller. */
+int bdev_truncate(struct bdev *bs, uint64_t size, bool shrink,
+                  enum prealloc prealloc, struct err *err);
+
+/* Block status of one node. */
+#define BS_DATA         0x01  /* reads return data stored in this node's file */
+#define BS_ZERO         0x02  /* reads return zeros */
+#define BS_ALLOCATED    0x04  /* this layer decides the content (not backing) */
+#define BS_OFFSET_VALID 0x08  /* host_off/file are meaningful */
+#define BS_RECURSE      0x10  /* ask `file` at host_off for DATA/ZERO detail */
+#define BS_EOF          0x20  /* range reaches the end of the image */
+
+struct bstatus {
+    uint64_t len;        /* length of the run with this status (> 0) */
+    unsigned flags;      /* BS_* */
+    uint64_t host_off;   /* offset in `file` when BS_OFFSET_VALID */
+    struct bdev *file;   /* node holding the data when BS_OFFSET_VALID */
+    int depth;           /* chain depth that answered (0 = this image) */
+};
+
+/* Status of [off, off+len) in `bs` alone (len > 0, off < size). */
+int bdev_block_status(struct bdev *bs, uint64_t off, uint64_t len,
+                      struct bstatus *st, struct err *err);
+/* Status through the backing chain down to (but excluding) `base` (NULL =
+ * whole chain): unallocated ranges are resolved in lower layers; `depth`
+ * tells which layer answered, BS_ALLOCATED means some layer above base
+ * allocated it. */
+int bdev_block_status_chain(struct bdev *bs, struct bdev *base, uint64_t off,
+                            uint64_t len, struct bstatus *st, struct err *err);
+
+/* Bytes the image occupies on the host (qemu-img info's "disk size"),
+ * or a negative errno. */
+int64_t bdev_allocated_size(struct bdev *bs);
+
+/* The format name ("qcow2") and protocol name ("file") of a node. */
+const char *bdev_format_name(const struct bdev *bs);
+
+/* The node holding the data (format over file: the file node). */
+struct bdev *bdev_data_node(struct bdev *bs);
+
+/* Create an image.  `opts` holds the create options (-o), including
+ * "size", "backing_file", "backing_fmt".  Unknown options fail with
+ * qemu-img's message.  Prints nothing. */
+int bdev_create(const char *fmt, const char *filename, struct kvlist *opts,
+                struct err *err);
+
+/* Rewrite the backing link stored in the image (rebase -u, amend). */
+int bdev_change_backing_file(struct bdev *bs, const char *backing_file,
+                             const char *backing_fmt, struct err *err);
+
+/* Whether a freshly created image of this format reads as zeros. */
+bool bdev_has_zero_init(struct bdev *bs);
+
+/* Human name of a driver lookup failure is qemu-img's "Unknown file format
+ * 'x'"; helpers for cli/. */
+const struct driver *bdev_find_format(const char *name);
+/* Space-separated sorted list of every registered driver name. */
+char *bdev_list_formats(void);
+
+#endif

@@ -1,0 +1,169 @@
+/* driver: the interface every format (src/fmt/) and protocol (src/proto/)
+ * implements.  Each driver is one `const struct driver` at the end of its
+ * file, listed in registry.c.  NULL callbacks mean "unsupported"; the core
+ * answers with qemu-img's error for that case.
+ *
+ * The core (io.c) has already checked, before a callback runs: the range is
+ * inside the image, it is aligned to bs->align, the image is writable for
+ * writes, and (unless the driver sets DRV_THREAD_SAFE) bs->lock is held. */
+#ifndef QIMG_BLOCK_DRIVER_H
+#define QIMG_BLOCK_DRIVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "block/bdev.h"
+#include "util/err.h"
+#include "util/kvopts.h"
+
+enum driver_kind { DRV_FORMAT, DRV_PROTOCOL };
+
+/* Capability bits. */
+#define DRV_THREAD_SAFE   0x01  /* callbacks may run concurrently */
+#define DRV_BACKING       0x02  /* format supports backing files */
+#define DRV_ZERO_INIT     0x04  /* a new image reads as zeros */
+#define DRV_READ_ONLY     0x08  /* cannot be opened for writing */
+#define DRV_NO_PROBE_WARN 0x10  /* (raw) probing it prints the warning */
+
+enum opt_type { OPT_STRING, OPT_BOOL, OPT_NUMBER, OPT_SIZE };
+
+/* One create option.  The array order is the order qemu-img prints the
+ * "Formatting ..." line in; `-o help` sorts by name. */
+struct opt_desc {
+    const char *name;
+    enum opt_type type;
+    const char *help;
+    const char *def;        /* default printed in "Formatting", or NULL */
+};
+
+/* Format-level information for `info`. */
+struct bdev_info {
+    int64_t cluster_size;               /* 0: not shown */
+    bool encrypted;
+    bool dirty_flag;
+    struct json_object *format_specific;/* the "data" object, or NULL */
+};
+
+struct snapshot_info {
+    char id[128];
+    char *name;
+    uint64_t vm_state_size;
+    uint32_t date_sec, date_nsec;
+    uint64_t vm_clock_nsec;
+    uint64_t icount;
+    bool has_icount;
+};
+
+struct check_result {
+    int corruptions, leaks, check_errors;
+    int corruptions_fixed, leaks_fixed;
+    int64_t image_end_offset;           /* 0 when unknown */
+    uint64_t total_clusters, allocated_clusters;
+    uint64_t fragmented_clusters, compressed_clusters;
+    bool has_bfi;                       /* the cluster counters are set */
+};
+#define CHECK_FIX_LEAKS  0x1
+#define CHECK_FIX_ERRORS 0x2
+
+struct measure_info {
+    uint64_t required, fully_allocated, bitmaps;
+    bool has_bitmaps;
+};
+
+typedef void (*progress_fn)(void *opaque, uint64_t done, uint64_t total);
+
+struct driver {
+    const char *name;
+    const char *alias;          /* also accepted for -f/-O, e.g. "vhd" */
+    enum driver_kind kind;
+    unsigned caps;              /* DRV_* */
+    unsigned priv_size;         /* bytes of bs->priv, zero-initialised */
+    const struct opt_desc *create_opts;   /* NULL-name terminated */
+
+    /* Score 0..100 that `buf` (the first `len` bytes, len <= 2048) holds
+     * this format; `file` may be read for trailers.  Formats only. */
+    int (*probe)(struct bdev *file, const uint8_t *buf, size_t len,
+                 const char *filename);
+
+    /* Open: protocols open bs->filename; formats decode bs->file, set
+     * bs->size, bs->align, and bs->backing_file/backing_fmt.  `opts` are
+     * the node's own options; read what you use with kv_get. */
+    int (*open)(struct bdev *bs, struct kvlist *opts, struct err *err);
+    void (*close)(struct bdev *bs);
+
+    /* Create a new image; `opts` holds every create option including
+     * "size".  Formats create their protocol file through
+     * bdev_create_file() and then open it with bdev_open_file(). */
+    int (*create)(const char *filename, struct kvlist *opts, struct err *err);
+
+    int (*read)(struct bdev *bs, uint64_t off, uint64_t len, void *buf,
+                struct err *err);
+    int (*write)(struct bdev *bs, uint64_t off, uint64_t len,
+                 const void *buf, struct err *err);
+    int (*write_zeroes)(struct bdev *bs, uint64_t off, uint64_t len,
+                        unsigned flags, struct err *err);
+    int (*write_compressed)(struct bdev *bs, uint64_t off, uint64_t len,
+                            const void *buf, struct err *err);
+    int (*discard)(struct bdev *bs, uint64_t off, uint64_t len,
+                   struct err *err);
+    int (*flush)(struct bdev *bs, struct err *err);
+
+    /* Status of a prefix of [off, off+len) in this node only. */
+    int (*block_status)(struct bdev *bs, uint64_t off, uint64_t len,
+                        struct bstatus *st, struct err *err);
+
+    int (*truncate)(struct bdev *bs, uint64_t size, bool shrink,
+                    enum prealloc prealloc, struct err *err);
+    int64_t (*allocated_size)(struct bdev *bs);
+    int (*get_info)(struct bdev *bs, struct bdev_info *info, struct err *err);
+    int (*change_backing_file)(struct bdev *bs, const char *file,
+                               const char *fmt, struct err *err);
+
+    int (*check)(struct bdev *bs, struct check_result *res, unsigned fix,
+                 struct err *err);
+    /* `in` may be NULL (measure --size); `size` is the virtual size. */
+    int (*measure)(struct kvlist *opts, struct bdev *in, uint64_t size,
+                   struct measure_info *out, struct err *err);
+    int (*amend)(struct bdev *bs, struct kvlist *opts, bool force,
+                 progress_fn progress, void *opaque, struct err *err);
+
+    int (*snapshot_list)(struct bdev *bs, struct snapshot_info **list,
+                         int *count, struct err *err);
+    int (*snapshot_create)(struct bdev *bs, const struct snapshot_info *sn,
+                           struct err *err);
+    int (*snapshot_apply)(struct bdev *bs, const char *id_or_name,
+                          struct err *err);
+    int (*snapshot_delete)(struct bdev *bs, const char *id, const char *name,
+                           struct err *err);
+    /* Make reads see a snapshot (read-only), for -l. */
+    int (*snapshot_load)(struct bdev *bs, const char *id, const char *name,
+                         struct err *err);
+};
+
+/* For drivers. */
+
+/* Create the protocol-level file for a new image (honours the protocol
+ * create options "preallocation", "nocow", "extent_size_hint" found in
+ * `opts`; size 0 unless the format wants otherwise). */
+int bdev_create_file(const char *filename, struct kvlist *opts, struct err *err);
+
+/* Open a protocol node on `filename` for a driver's own use (a freshly
+ * created image, a vmdk extent, a qcow2 data_file).  `flags` BDEV_O_*. */
+struct bdev *bdev_open_file(const char *filename, int flags, struct err *err);
+
+/* Read from the backing chain, zero-filling where there is no backing
+ * image or it is shorter than the range. */
+int bdev_read_backing(struct bdev *bs, uint64_t off, uint64_t len, void *buf,
+                      struct err *err);
+
+/* Resolve a backing name stored in `bs` relative to its directory;
+ * caller frees. */
+char *bdev_resolve_backing(const struct bdev *bs, const char *name);
+
+/* Protocol node size (file length), or negative errno. */
+int64_t bdev_file_length(struct bdev *file);
+
+void snapshot_info_free(struct snapshot_info *list, int count);
+
+#endif

@@ -1,0 +1,41 @@
+/* registry: every driver qimg knows, in probe order (raw last). */
+#include "block/registry.h"
+
+#include <string.h>
+
+extern const struct driver drv_file;
+extern const struct driver drv_raw;
+
+const struct driver *const registry_drivers[] = {
+    &drv_file,
+    &drv_raw,
+    NULL,
+};
+
+const struct driver *registry_find(const char *name)
+{
+    for (int i = 0; registry_drivers[i]; i++) {
+        const struct driver *d = registry_drivers[i];
+        if (!strcmp(d->name, name) || (d->alias && !strcmp(d->alias, name)))
+            return d;
+    }
+    return NULL;
+}
+
+const struct driver *registry_probe(struct bdev *file, const uint8_t *buf,
+                                    size_t len, const char *filename)
+{
+    const struct driver *best = NULL;
+    int best_score = 0;
+    for (int i = 0; registry_drivers[i]; i++) {
+        const struct driver *d = registry_drivers[i];
+        if (d->kind != DRV_FORMAT || !d->probe)
+            continue;
+        int s = d->probe(file, buf, len, filename);
+        if (s > best_score) {
+            best_score = s;
+            best = d;
+        }
+    }
+    return best;
+}
