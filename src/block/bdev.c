@@ -212,6 +212,7 @@ static struct bdev *open_image(struct kvlist *opts, const char *fmt, int flags,
     struct kvlist fopts = KVLIST_INIT, bopts = KVLIST_INIT;
     struct bdev *file = NULL, *bs = NULL;
     const struct driver *drv = NULL;
+    char *fdrv = NULL, *ffn = NULL;
     const char *name = kv_get(opts, "driver");
     int r;
 
@@ -239,8 +240,8 @@ static struct bdev *open_image(struct kvlist *opts, const char *fmt, int flags,
         fn = kv_get(opts, "file");
     if (fn)
         kv_set(&fopts, "filename", fn);
-    const char *fdrv = kv_get(&fopts, "driver");
-    const char *ffn = kv_get(&fopts, "filename");
+    fdrv = kv_get(&fopts, "driver") ? strdup(kv_peek(&fopts, "driver")) : NULL;
+    ffn = kv_get(&fopts, "filename") ? strdup(kv_peek(&fopts, "filename")) : NULL;
     if (!ffn) {
         err_set(err, -EINVAL, "A block device must be specified for \"file\"");
         goto fail;
@@ -253,6 +254,10 @@ static struct bdev *open_image(struct kvlist *opts, const char *fmt, int flags,
     kv_del(&fopts, "driver");
     kv_del(&fopts, "filename");
     file = open_protocol(fdrv, ffn, &fopts, flags, cache, err);
+    free(fdrv);
+    fdrv = NULL;
+    free(ffn);
+    ffn = NULL;
     if (!file)
         goto fail;
 
@@ -317,6 +322,8 @@ fail_open:
     bdev_close(bs);
     bs = NULL;
 fail:
+    free(fdrv);
+    free(ffn);
     bdev_close(file);
     kv_free(&fopts);
     kv_free(&bopts);

@@ -28,6 +28,13 @@ static void node_unlock(struct bdev *bs)
 static int check_range(struct bdev *bs, uint64_t off, uint64_t len,
                        struct err *err)
 {
+    /* Protocol nodes grow on write and read zeros past their end. */
+    if (bs->drv->kind == DRV_PROTOCOL) {
+        uint64_t end;
+        if (add_overflow(off, len, &end) || end > (UINT64_C(1) << 62))
+            return err_set(err, -EIO, "Request beyond the maximum file size");
+        return 0;
+    }
     if (!range_within(off, len, bs->size))
         return err_set(err, -EIO, "Request beyond end of image "
                        "(offset %llu, length %llu, size %llu)",
@@ -93,6 +100,16 @@ int bdev_pread(struct bdev *bs, uint64_t off, uint64_t len, void *buf,
 static int check_probed_raw(struct bdev *bs, uint64_t off, uint64_t len,
                             const void *buf, struct err *err);
 
+/* A protocol node's size follows its writes (several threads may race). */
+static void grow_size(struct bdev *bs, uint64_t end)
+{
+    uint64_t cur = __atomic_load_n(&bs->size, __ATOMIC_RELAXED);
+    while (end > cur &&
+           !__atomic_compare_exchange_n(&bs->size, &cur, end, false,
+                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
+}
+
 static int do_write(struct bdev *bs, uint64_t off, uint64_t len,
                     const void *buf, struct err *err)
 {
@@ -100,6 +117,8 @@ static int do_write(struct bdev *bs, uint64_t off, uint64_t len,
         return err_set(err, -ENOTSUP, "Driver '%s' does not support writes",
                        bs->drv->name);
     int r = bs->drv->write(bs, off, len, buf, err);
+    if (r >= 0 && bs->drv->kind == DRV_PROTOCOL)
+        grow_size(bs, off + len);
     if (r >= 0 && (bs->cache == CACHE_WRITETHROUGH ||
                    bs->cache == CACHE_DIRECTSYNC) && bs->drv->flush)
         r = bs->drv->flush(bs, err);

@@ -45,7 +45,15 @@ void err_prefix(struct err *err, const char *fmt, ...)
     vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
     memcpy(old, err->msg, sizeof(old));
-    snprintf(err->msg, sizeof(err->msg), "%s%s", buf, old);
+    size_t n = strlen(buf);
+    if (n >= sizeof(err->msg))
+        n = sizeof(err->msg) - 1;
+    memcpy(err->msg, buf, n);
+    size_t m = strnlen(old, sizeof(old) - 1);
+    if (m > sizeof(err->msg) - 1 - n)
+        m = sizeof(err->msg) - 1 - n;
+    memcpy(err->msg + n, old, m);
+    err->msg[n + m] = 0;
 }
 
 void err_clear(struct err *err)
