@@ -5,9 +5,11 @@
 
 extern const struct driver drv_file;
 extern const struct driver drv_raw;
+extern const struct driver drv_vpc;
 
 const struct driver *const registry_drivers[] = {
     &drv_file,
+    &drv_vpc,
     &drv_raw,
     NULL,
 };
