@@ -6,10 +6,14 @@
 extern const struct driver drv_file;
 extern const struct driver drv_raw;
 extern const struct driver drv_vpc;
+extern const struct driver drv_vdi;
+extern const struct driver drv_qed;
 
 const struct driver *const registry_drivers[] = {
     &drv_file,
     &drv_vpc,
+    &drv_vdi,
+    &drv_qed,
     &drv_raw,
     NULL,
 };
