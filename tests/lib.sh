@@ -61,3 +61,44 @@ qemu_check_clean() {
     "$QEMU_IMG" check ${2:+-f $2} "$1" >"$T/check.out" 2>&1 ||
         check_fail "qemu-img check $1: $(cat "$T/check.out")"
 }
+
+# normalise_io FILE: replace the parts of qemu-io's reports that vary from
+# run to run (elapsed time and rates) by TIME.
+normalise_io() {
+    sed -i -E -e 's/^(.*, [0-9]+ ops; ).*$/\1TIME/' \
+        -e 's/^([0-9]+,[0-9]+),[0-9:.]+,[0-9.]+,[0-9.]+$/\1,TIME/' "$1"
+}
+
+# io_same_as_qemu IMG ARGS... : run `qemu-io ARGS` and `qimg-io ARGS` each
+# on its own copy of IMG (the word @IMG@ in ARGS stands for the copy), then
+# compare stdout, stderr (program prefix, path and timings normalised), the
+# exit code and the bytes of the two images afterwards.
+io_same_as_qemu() {
+    local img=$1; shift
+    local a args_ref=() args_got=()
+    for a in "$@"; do
+        args_ref+=("${a//@IMG@/$T/io-ref.img}")
+        args_got+=("${a//@IMG@/$T/io-got.img}")
+    done
+    if [ -e "$img" ]; then
+        cp "$img" "$T/io-ref.img" && cp "$img" "$T/io-got.img" || fail "cannot copy $img"
+    else
+        rm -f "$T/io-ref.img" "$T/io-got.img"
+    fi
+    run_tool ioref "$QEMU_IO" "${args_ref[@]}"
+    run_tool iogot "$QIMG_IO" "${args_got[@]}"
+    local f
+    for f in ioref.out ioref.err iogot.out iogot.err; do
+        normalise_io "$T/$f"
+        sed -i -e "s#$T/io-ref.img#IMG#g; s#$T/io-got.img#IMG#g" \
+            -e 's/^qemu-io: /PROG: /; s/^qimg-io: /PROG: /' "$T/$f"
+    done
+    local ok=1
+    cmp -s "$T/ioref.out" "$T/iogot.out" || { ok=0; check_fail "stdout differs for: $*"; diff "$T/ioref.out" "$T/iogot.out" | head -20 >&2; }
+    cmp -s "$T/ioref.err" "$T/iogot.err" || { ok=0; check_fail "stderr differs for: $*"; diff "$T/ioref.err" "$T/iogot.err" | head -20 >&2; }
+    [ "$(cat "$T/ioref.rc")" = "$(cat "$T/iogot.rc")" ] || { ok=0; check_fail "exit code differs for: $* (qemu-io $(cat "$T/ioref.rc"), qimg-io $(cat "$T/iogot.rc"))"; }
+    if [ -e "$T/io-ref.img" ] || [ -e "$T/io-got.img" ]; then
+        cmp -s "$T/io-ref.img" "$T/io-got.img" || { ok=0; check_fail "image contents differ after: $*"; }
+    fi
+    [ $ok = 1 ]
+}

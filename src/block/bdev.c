@@ -289,6 +289,8 @@ static struct bdev *open_image(struct kvlist *opts, const char *fmt, int flags,
     bs->cache = cache;
     bs->read_only = !(flags & BDEV_O_RDWR);
     bs->probed_raw = !name && !strcmp(drv->name, "raw");
+    /* "driver" was consumed above; the node's options are the rest. */
+    kv_del(opts, "driver");
     kv_copy(&bs->opts, opts);
     r = drv->open(bs, &bs->opts, err);
     if (r < 0) {
