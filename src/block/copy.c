@@ -1,0 +1,619 @@
+/* copy: see copy.h.
+ *
+ * A planner, run under the engine lock by whichever worker needs work,
+ * walks the block status of the sources and hands out the next request
+ * (position, length, kind).  The worker then reads, scans for zeros,
+ * compresses and writes that request itself.  In-order mode makes a
+ * worker wait before writing until every earlier request is written, so
+ * reads and zero scanning still overlap.  Offsets are bytes; every request
+ * is a multiple of 512 bytes because sources are concatenated at 512-byte
+ * boundaries, as qemu-img does. */
+#include "block/copy.h"
+#include "block/driver.h"
+#include "block/registry.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "util/align.h"
+#include "util/zero.h"
+
+#define SECTOR 512u
+#define BUF_BYTES (2u << 20)            /* one request's data */
+#define MAX_REQUEST (UINT64_C(1) << 30) /* one block status query */
+
+enum kind { K_DATA, K_ZERO, K_BACKING };
+
+struct engine {
+    const struct copy_params *p;
+    uint64_t total;
+    uint64_t *src_base;         /* start of each source in the target */
+    uint64_t *src_len;          /* rounded-up size of each source */
+    uint64_t *src_align;        /* status runs are trimmed to this */
+    uint64_t cluster;           /* target cluster size (compression) */
+    uint64_t zero_align;        /* alignment of zero/data splits */
+
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    /* Planner state (under lock). */
+    uint64_t pos;
+    uint64_t status_end;
+    enum kind status;
+    /* Progress accounting. */
+    uint64_t data_total, data_done;
+    /* In-order writes: everything before wr_pos is written. */
+    uint64_t wr_pos;
+    /* Rate limiting. */
+    struct timespec start;
+    uint64_t rate_done;
+    /* First failure. */
+    int ret;
+    struct err err;
+};
+
+uint64_t copy_total_size(struct bdev **src, int nsrc)
+{
+    uint64_t t = 0;
+    for (int i = 0; i < nsrc; i++)
+        t += align_up(src[i]->size, SECTOR);
+    return t;
+}
+
+uint64_t bdev_cluster_size(struct bdev *bs)
+{
+    struct bdev_info info;
+    struct err err = ERR_INIT;
+    memset(&info, 0, sizeof(info));
+    if (!bs->drv->get_info || bs->drv->get_info(bs, &info, &err) < 0)
+        return 0;
+    if (info.format_specific)
+        json_object_put(info.format_specific);
+    return info.cluster_size > 0 ? (uint64_t)info.cluster_size : 0;
+}
+
+bool bdev_can_compress(struct bdev *bs)
+{
+    return bs->drv->write_compressed != NULL;
+}
+
+static void fail(struct engine *e, int r, struct err *src_err, const char *fmt,
+                 unsigned long long at)
+{
+    (void)src_err;
+    if (e->ret == 0) {
+        e->ret = r;
+        err_set(&e->err, r, fmt, at, strerror(-r));
+    }
+    pthread_cond_broadcast(&e->cond);
+}
+
+static int select_source(const struct engine *e, uint64_t pos)
+{
+    int i = 0;
+    while (i + 1 < e->p->nsrc && pos >= e->src_base[i + 1])
+        i++;
+    return i;
+}
+
+/* Status of the run starting at `soff` in source `si`, limited to `n`
+ * bytes: sets *count and returns BS_* flags or a negative errno. */
+static int source_status(struct engine *e, int si, uint64_t soff, uint64_t n,
+                         uint64_t *count, struct err *err)
+{
+    struct bdev *bs = e->p->src[si];
+    struct bstatus st;
+    if (soff >= bs->size) {             /* the 512-byte rounding tail */
+        *count = n;
+        return BS_ZERO;
+    }
+    n = min_u64(n, bs->size - soff);
+    struct bdev *base = e->p->dst_has_backing ? bs->backing : NULL;
+    int r = bdev_block_status_chain(bs, base, soff, n, &st, err);
+    if (r < 0)
+        return r;
+    *count = st.len;
+    unsigned f = st.flags;
+    /* A range no layer allocates reads as zeros when the chain ends. */
+    if (!(f & (BS_DATA | BS_ZERO)) && !(f & BS_ALLOCATED) &&
+        (!base || bs->backing == NULL))
+        f |= BS_ZERO;
+    return (int)f;
+}
+
+static void warn(struct engine *e, const char *fmt, unsigned long long off,
+                 int r)
+{
+    char msg[256];
+    if (!e->p->warn)
+        return;
+    snprintf(msg, sizeof(msg), fmt, off, strerror(-r));
+    e->p->warn(e->p->opaque, msg);
+}
+
+/* The next request at e->pos: its length, and e->status its kind.  Under
+ * the lock. */
+static int plan(struct engine *e, uint64_t *len)
+{
+    const struct copy_params *p = e->p;
+    uint64_t pos = e->pos;
+    int si = select_source(e, pos);
+    uint64_t soff = pos - e->src_base[si];
+    uint64_t n = min_u64(e->total - pos, MAX_REQUEST);
+    bool post_backing_zero = false;
+
+    if (p->dst_has_backing && p->dst_backing_size != UINT64_MAX) {
+        if (pos >= p->dst_backing_size)
+            post_backing_zero = true;
+        else if (pos + n > p->dst_backing_size)
+            n = p->dst_backing_size - pos;
+    }
+
+    if (e->status_end <= pos) {
+        uint64_t count = 0;
+        int f;
+        uint64_t q = min_u64(n, e->src_len[si] - soff);
+        for (;;) {
+            struct err err = ERR_INIT;
+            f = source_status(e, si, soff, q, &count, &err);
+            if (f >= 0)
+                break;
+            if (!p->salvage) {
+                fail(e, f, NULL, "error while reading block status at "
+                     "offset %llu: %s", (unsigned long long)soff);
+                return f;
+            }
+            if (q <= SECTOR) {
+                warn(e, "error while reading block status at offset %llu: %s",
+                     (unsigned long long)soff, f);
+                f = BS_DATA;
+                count = SECTOR;
+                break;
+            }
+            q = align_up(div_round_up(q, 4), SECTOR);
+        }
+        n = align_up(count, SECTOR);
+        uint64_t tail = (soff + n) % e->src_align[si];
+        if (n > tail)
+            n -= tail;
+        if (f & BS_ZERO)
+            e->status = post_backing_zero ? K_BACKING : K_ZERO;
+        else if (f & BS_DATA)
+            e->status = K_DATA;
+        else
+            e->status = p->dst_has_backing ? K_BACKING : K_DATA;
+        e->status_end = pos + n;
+    }
+
+    n = min_u64(n, e->status_end - pos);
+    if (e->status == K_DATA)
+        n = min_u64(n, BUF_BYTES);
+    /* Compressed clusters are written whole: a short run makes its whole
+     * cluster data. */
+    if (p->compress) {
+        if (n < e->cluster) {
+            n = min_u64(e->cluster, e->total - pos);
+            e->status = K_DATA;
+        } else {
+            n = align_down(n, e->cluster);
+        }
+    }
+    *len = n;
+    return 0;
+}
+
+/* Read [pos, pos+len) of the concatenated sources. */
+static int read_span(struct engine *e, uint64_t pos, uint64_t len,
+                     uint8_t *buf)
+{
+    uint64_t single_until = 0;
+    while (len) {
+        int si = select_source(e, pos);
+        struct bdev *bs = e->p->src[si];
+        uint64_t soff = pos - e->src_base[si];
+        uint64_t n = min_u64(len, e->src_len[si] - soff);
+        if (single_until > pos)
+            n = min_u64(n, SECTOR);
+        uint64_t valid = soff < bs->size ? min_u64(n, bs->size - soff) : 0;
+        int r = 0;
+        if (valid) {
+            struct err err = ERR_INIT;
+            r = bdev_pread(bs, soff, valid, buf, &err);
+        }
+        if (r < 0) {
+            if (!e->p->salvage)
+                return r;
+            if (n > SECTOR) {
+                single_until = pos + n;
+                continue;
+            }
+            warn(e, "error while reading offset %llu: %s",
+                 (unsigned long long)soff, r);
+            memset(buf, 0, n);
+        } else if (valid < n) {
+            memset(buf + valid, 0, n - valid);
+        }
+        pos += n;
+        len -= n;
+        buf += n;
+    }
+    return 0;
+}
+
+/* Length of the leading run of buf that is all zero or all data, in whole
+ * sectors, with its end moved to `align` when the run is followed by more
+ * (to avoid read-modify-write of partial target blocks).  Returns true for
+ * data. */
+static bool sector_run(const uint8_t *buf, uint64_t n, uint64_t *run,
+                       uint64_t pos, uint64_t align)
+{
+    if (buf_is_zero(buf, n)) {
+        *run = n;
+        return false;
+    }
+    bool zero = buf_is_zero(buf, SECTOR);
+    uint64_t i = SECTOR;
+    for (; i < n; i += SECTOR)
+        if (zero != buf_is_zero(buf + i, SECTOR))
+            break;
+    if (i >= n) {
+        *run = n;
+        return !zero;
+    }
+    uint64_t tail = (pos + i) % align;
+    if (tail) {
+        if (zero && i <= tail)
+            zero = false;
+        if (!zero)
+            i = min_u64(i + align - tail, n);
+        else
+            i -= tail;
+    }
+    *run = i;
+    return !zero;
+}
+
+/* Like sector_run, but a data run absorbs following zero runs shorter than
+ * `min` bytes, so small holes do not break up writes. */
+static bool data_run(const uint8_t *buf, uint64_t n, uint64_t *run,
+                     uint64_t min, uint64_t pos, uint64_t align)
+{
+    uint64_t r;
+    if (n < min)
+        min = n;
+    if (!sector_run(buf, n, &r, pos, align)) {
+        *run = r;
+        return false;
+    }
+    uint64_t used = r, checked = r;
+    while (checked < n) {
+        bool d = sector_run(buf + checked, n - checked, &r, pos + checked,
+                            align);
+        checked += r;
+        if (d)
+            used = checked;
+        else if (r >= min)
+            break;
+    }
+    *run = used;
+    return true;
+}
+
+static void throttle(struct engine *e, uint64_t bytes)
+{
+    uint64_t rate = e->p->rate_bytes;
+    if (!rate)
+        return;
+    pthread_mutex_lock(&e->lock);
+    uint64_t done = e->rate_done;
+    e->rate_done += bytes;
+    pthread_mutex_unlock(&e->lock);
+    /* The request may start once the bytes before it fit the budget. */
+    double due = (double)done / (double)rate;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double el = (double)(now.tv_sec - e->start.tv_sec) +
+                (double)(now.tv_nsec - e->start.tv_nsec) / 1e9;
+    if (due > el) {
+        double w = due - el;
+        struct timespec ts = { (time_t)w, (long)((w - (double)(time_t)w) * 1e9) };
+        nanosleep(&ts, NULL);
+    }
+}
+
+static int write_zeroes(struct engine *e, uint64_t pos, uint64_t n)
+{
+    struct err err = ERR_INIT;
+    if (e->p->dst_is_zero)
+        return 0;
+    return bdev_pwrite_zeroes(e->p->dst, pos, n, BDEV_ZERO_MAY_UNMAP, &err);
+}
+
+static int write_compressed(struct engine *e, uint64_t pos, uint64_t n,
+                            const uint8_t *buf)
+{
+    for (uint64_t o = 0; o < n; o += e->cluster) {
+        uint64_t m = min_u64(e->cluster, n - o);
+        int r;
+        if (e->p->sparse_bytes && buf_is_zero(buf + o, m)) {
+            r = write_zeroes(e, pos + o, m);
+        } else {
+            struct err err = ERR_INIT;
+            throttle(e, m);
+            r = bdev_pwrite_compressed(e->p->dst, pos + o, m, buf + o, &err);
+        }
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+static int write_request(struct engine *e, uint64_t pos, uint64_t n,
+                         const uint8_t *buf, enum kind k)
+{
+    const struct copy_params *p = e->p;
+    if (k == K_BACKING)
+        return 0;
+    if (k == K_ZERO)
+        return write_zeroes(e, pos, n);
+    if (p->compress)
+        return write_compressed(e, pos, n, buf);
+    while (n) {
+        uint64_t m = n;
+        bool data = !p->sparse_bytes || p->copy_offload ||
+                    data_run(buf, n, &m, p->sparse_bytes, pos, e->zero_align);
+        int r;
+        if (data) {
+            struct err err = ERR_INIT;
+            throttle(e, m);
+            r = bdev_pwrite(p->dst, pos, m, buf, &err);
+        } else {
+            r = write_zeroes(e, pos, m);
+        }
+        if (r < 0)
+            return r;
+        pos += m;
+        n -= m;
+        buf += m;
+    }
+    return 0;
+}
+
+static void *worker(void *opaque)
+{
+    struct engine *e = opaque;
+    const struct copy_params *p = e->p;
+    uint8_t *buf = aligned_alloc(4096, BUF_BYTES);
+    if (!buf) {
+        pthread_mutex_lock(&e->lock);
+        fail(e, -ENOMEM, NULL, "error while reading at byte %llu: %s",
+             (unsigned long long)e->pos);
+        pthread_mutex_unlock(&e->lock);
+        return NULL;
+    }
+    for (;;) {
+        uint64_t pos, n;
+        enum kind k;
+        pthread_mutex_lock(&e->lock);
+        if (e->ret || e->pos >= e->total) {
+            pthread_mutex_unlock(&e->lock);
+            break;
+        }
+        if (plan(e, &n) < 0) {
+            pthread_mutex_unlock(&e->lock);
+            break;
+        }
+        pos = e->pos;
+        k = e->status;
+        if (!p->sparse_bytes && k == K_ZERO)
+            n = min_u64(n, BUF_BYTES);
+        e->pos += n;
+        if (k == K_DATA || (!p->sparse_bytes && k == K_ZERO)) {
+            e->data_done += n;
+            if (p->progress && e->data_total)
+                p->progress(p->opaque, 100.0 * (double)e->data_done /
+                                       (double)e->data_total);
+        }
+        pthread_mutex_unlock(&e->lock);
+
+        int r = 0;
+        if (k == K_DATA) {
+            r = read_span(e, pos, n, buf);
+            if (r < 0) {
+                pthread_mutex_lock(&e->lock);
+                fail(e, r, NULL, "error while reading at byte %llu: %s",
+                     (unsigned long long)pos);
+                pthread_mutex_unlock(&e->lock);
+            }
+        } else if (!p->sparse_bytes && k == K_ZERO) {
+            memset(buf, 0, n);
+            k = K_DATA;
+        }
+
+        pthread_mutex_lock(&e->lock);
+        if (!p->out_of_order)
+            while (e->wr_pos != pos && !e->ret)
+                pthread_cond_wait(&e->cond, &e->lock);
+        bool go = !e->ret;
+        pthread_mutex_unlock(&e->lock);
+
+        if (go) {
+            r = write_request(e, pos, n, buf, k);
+            if (r < 0) {
+                pthread_mutex_lock(&e->lock);
+                fail(e, r, NULL, "error while writing at byte %llu: %s",
+                     (unsigned long long)pos);
+                pthread_mutex_unlock(&e->lock);
+            }
+        }
+        if (!p->out_of_order) {
+            pthread_mutex_lock(&e->lock);
+            e->wr_pos = pos + n;
+            pthread_cond_broadcast(&e->cond);
+            pthread_mutex_unlock(&e->lock);
+        }
+    }
+    free(buf);
+    return NULL;
+}
+
+/* Walk the plan once to know how much data the copy moves (progress is
+ * measured in it). */
+static int count_data(struct engine *e)
+{
+    uint64_t n;
+    while (e->pos < e->total) {
+        if (plan(e, &n) < 0)
+            return e->ret;
+        if (e->status == K_DATA ||
+            (!e->p->sparse_bytes && e->status == K_ZERO))
+            e->data_total += n;
+        e->pos += n;
+    }
+    e->pos = 0;
+    e->status_end = 0;
+    return 0;
+}
+
+static int engine_init(struct engine *e, const struct copy_params *p,
+                       struct err *err)
+{
+    memset(e, 0, sizeof(*e));
+    e->p = p;
+    int n = p->nsrc;
+    e->src_base = calloc((size_t)n, sizeof(uint64_t));
+    e->src_len = calloc((size_t)n, sizeof(uint64_t));
+    e->src_align = calloc((size_t)n, sizeof(uint64_t));
+    if (!e->src_base || !e->src_len || !e->src_align)
+        return err_set(err, -ENOMEM, "Out of memory");
+    for (int i = 0; i < n; i++) {
+        struct bdev *bs = p->src[i];
+        e->src_base[i] = e->total;
+        e->src_len[i] = align_up(bs->size, SECTOR);
+        e->total += e->src_len[i];
+        uint64_t a = align_up(max_u64(bs->align, 1), SECTOR);
+        uint64_t c = bdev_cluster_size(bs);
+        e->src_align[i] = max_u64(a, c);
+    }
+    if (p->compress) {
+        e->cluster = bdev_cluster_size(p->dst);
+        if (!e->cluster || e->cluster > BUF_BYTES)
+            return err_set(err, -EINVAL, "invalid cluster size");
+    }
+    uint64_t zs = p->sparse_bytes ? p->sparse_bytes : SECTOR;
+    uint64_t pow2 = SECTOR;
+    while (pow2 * 2 <= zs)
+        pow2 *= 2;
+    e->zero_align = max_u64(pow2, align_up(max_u64(p->dst->align, 1), SECTOR));
+    pthread_mutex_init(&e->lock, NULL);
+    pthread_cond_init(&e->cond, NULL);
+    return 0;
+}
+
+static void engine_free(struct engine *e)
+{
+    free(e->src_base);
+    free(e->src_len);
+    free(e->src_align);
+    pthread_mutex_destroy(&e->lock);
+    pthread_cond_destroy(&e->cond);
+}
+
+int copy_run(const struct copy_params *p, struct err *err)
+{
+    struct engine e;
+    int r = engine_init(&e, p, err);
+    if (r < 0) {
+        engine_free(&e);
+        return r;
+    }
+    r = count_data(&e);
+    if (r < 0)
+        goto out;
+    clock_gettime(CLOCK_MONOTONIC, &e.start);
+
+    int nw = p->workers < 1 ? 1 : p->workers;
+    if (nw > COPY_MAX_WORKERS)
+        nw = COPY_MAX_WORKERS;
+    pthread_t tid[COPY_MAX_WORKERS];
+    int started = 0;
+    for (int i = 1; i < nw; i++) {
+        if (pthread_create(&tid[started], NULL, worker, &e) != 0)
+            break;
+        started++;
+    }
+    worker(&e);
+    for (int i = 0; i < started; i++)
+        pthread_join(tid[i], NULL);
+    r = e.ret;
+out:
+    if (r < 0)
+        err_set(err, r, "%s", e.err.msg);
+    engine_free(&e);
+    return r;
+}
+
+int bdev_snapshot_load(struct bdev *bs, const char *id, const char *name,
+                       struct err *err)
+{
+    if (!id && !name)
+        return err_set(err, -EINVAL, "snapshot_id and name are both NULL");
+    if (!bs->read_only && (bs->flags & BDEV_O_RDWR))
+        return err_set(err, -EINVAL, "Device is not readonly");
+    if (!bs->drv->snapshot_load)
+        return err_set(err, -ENOTSUP, "Block format '%s' used by device '' "
+                       "does not support temporarily loading internal "
+                       "snapshots", bs->drv->name);
+    return bs->drv->snapshot_load(bs, id, name, err);
+}
+
+int bdev_snapshot_load_id_or_name(struct bdev *bs, const char *id_or_name,
+                                  struct err *err)
+{
+    struct err e1 = ERR_INIT;
+    int r = bdev_snapshot_load(bs, id_or_name, NULL, &e1);
+    if (r == -ENOENT || r == -EINVAL)
+        return bdev_snapshot_load(bs, NULL, id_or_name, err);
+    if (r < 0)
+        err_set(err, r, "%s", e1.msg);
+    return r;
+}
+
+static bool desc_has(const struct opt_desc *d, const char *name)
+{
+    for (; d && d->name; d++)
+        if (!strcmp(d->name, name))
+            return true;
+    return false;
+}
+
+bool bdev_format_has_create_opt(const char *fmt, const char *opt)
+{
+    const struct driver *drv = registry_find(fmt);
+    return drv && desc_has(drv->create_opts, opt);
+}
+
+int bdev_check_create_opts(const char *fmt, const struct kvlist *opts,
+                           struct err *err)
+{
+    const struct driver *drv = registry_find(fmt);
+    const struct driver *proto = registry_find("file");
+    for (size_t i = 0; i < opts->n; i++) {
+        const char *k = opts->items[i].key;
+        if (!desc_has(drv ? drv->create_opts : NULL, k) &&
+            !desc_has(proto ? proto->create_opts : NULL, k))
+            return err_set(err, -EINVAL, "Invalid parameter '%s'", k);
+    }
+    return 0;
+}
+
+bool bdev_format_can_compress(const char *fmt)
+{
+    const struct driver *drv = registry_find(fmt);
+    return drv && drv->write_compressed != NULL;
+}

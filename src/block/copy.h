@@ -1,0 +1,87 @@
+/* copy: the engine that convert, dd and (later) commit and rebase share.
+ *
+ * It copies the concatenation of one or more source images into a target
+ * image.  The block status of each source is walked once: ranges that read
+ * as zeros are never read (and only zeroed in the target when the target
+ * does not already read as zeros), data is read in large requests by a few
+ * worker threads.  Each worker does one request from start to end (read,
+ * zero scan, optional compression, write) without handing it to another
+ * thread; writes reach the target in order unless `out_of_order` is set.
+ *
+ * cli/ includes this header (it includes only bdev.h). */
+#ifndef QIMG_BLOCK_COPY_H
+#define QIMG_BLOCK_COPY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "block/bdev.h"
+
+#define COPY_MAX_WORKERS 16
+
+struct copy_params {
+    struct bdev **src;          /* sources, concatenated in this order */
+    int nsrc;
+    struct bdev *dst;           /* opened read-write, at least total size */
+
+    /* Zero detection granularity in bytes (a multiple of 512); 0 writes
+     * every byte, leaving the target fully allocated. */
+    uint64_t sparse_bytes;
+    bool compress;              /* write whole clusters compressed */
+    bool dst_is_zero;           /* the target already reads as zeros */
+    /* The target has a backing file holding the sources' backing data:
+     * ranges that the top source image does not allocate are left alone. */
+    bool dst_has_backing;
+    /* With dst_has_backing: size of the target's backing image (beyond it
+     * zeros need no writing); UINT64_MAX when unknown. */
+    uint64_t dst_backing_size;
+    bool out_of_order;          /* -W */
+    int workers;                /* 1..COPY_MAX_WORKERS in-flight requests */
+    uint64_t rate_bytes;        /* bytes per second, 0 = unlimited */
+    bool salvage;               /* read errors become zeros, with warnings */
+    /* Copy offloading (-C): data ranges are copied as they are, without
+     * zero detection. */
+    bool copy_offload;
+
+    /* Progress in percent (0..100) of the data to copy; called with the
+     * engine's lock held, from any thread.  May be NULL. */
+    void (*progress)(void *opaque, double percent);
+    /* Warnings (salvage mode), already formatted; may be NULL. */
+    void (*warn)(void *opaque, const char *msg);
+    void *opaque;
+};
+
+/* Run the copy.  On failure the first error is returned with qemu-img's
+ * wording ("error while reading at byte N: ...", "error while writing at
+ * byte N: ...", "error while reading block status at offset N: ..."). */
+int copy_run(const struct copy_params *p, struct err *err);
+
+/* Total size of the concatenated sources as the target sees it (each
+ * source rounded up to 512 bytes). */
+uint64_t copy_total_size(struct bdev **src, int nsrc);
+
+/* Cluster size of a format node (0 when the format has none). */
+uint64_t bdev_cluster_size(struct bdev *bs);
+
+/* Whether the node's format can write compressed clusters. */
+bool bdev_can_compress(struct bdev *bs);
+bool bdev_format_can_compress(const char *fmt);
+
+/* Make `bs` (opened read-only) read the internal snapshot given by id
+ * and/or name (-l); with only `id_or_name`, try it as an id, then as a
+ * name.  qemu-img's errors ("Can't find snapshot", "Block format 'raw'
+ * used by device '' does not support temporarily loading internal
+ * snapshots"). */
+int bdev_snapshot_load(struct bdev *bs, const char *id, const char *name,
+                       struct err *err);
+int bdev_snapshot_load_id_or_name(struct bdev *bs, const char *id_or_name,
+                                  struct err *err);
+
+/* Whether format `fmt` has the create option `opt`; every key of `opts`
+ * is valid for `fmt` (or its protocol) else qemu-img's "Invalid parameter
+ * 'x'" error. */
+bool bdev_format_has_create_opt(const char *fmt, const char *opt);
+int bdev_check_create_opts(const char *fmt, const struct kvlist *opts,
+                           struct err *err);
+
+#endif
