@@ -41,8 +41,8 @@ same_as_qemu() {
     run_tool ref "$QEMU_IMG" "$@"
     if declare -F same_as_qemu_setup >/dev/null; then same_as_qemu_setup; fi
     run_tool got "$QIMG" "$@"
-    sed -i 's/^qemu-img: /PROG: /' "$T/ref.err"
-    sed -i 's/^qimg: /PROG: /' "$T/got.err"
+    sed -i "s/^qemu-img: /PROG: /; s/'qemu-img --help'/'PROG --help'/" "$T/ref.err"
+    sed -i "s/^qimg: /PROG: /; s/'qimg --help'/'PROG --help'/" "$T/got.err"
     local ok=1
     cmp -s "$T/ref.out" "$T/got.out" || { ok=0; check_fail "stdout differs for: $*"; diff "$T/ref.out" "$T/got.out" | head -20 >&2; }
     cmp -s "$T/ref.err" "$T/got.err" || { ok=0; check_fail "stderr differs for: $*"; diff "$T/ref.err" "$T/got.err" | head -20 >&2; }

@@ -67,6 +67,23 @@ uint64_t bdev_cluster_size(struct bdev *bs);
 bool bdev_can_compress(struct bdev *bs);
 bool bdev_format_can_compress(const char *fmt);
 
+/* Block status of one layer as QEMU's generic layer completes it: DATA or
+ * ZERO imply BS_ALLOCATED; a format with backing support reads zeros
+ * where it has no backing data; RECURSE is resolved against the protocol
+ * node; BS_EOF when the run reaches the end of the image. */
+int bdev_status_layer(struct bdev *bs, uint64_t off, uint64_t len,
+                      struct bstatus *st, struct err *err);
+/* Status through the whole backing chain (qemu's block_status_above with
+ * no base): BS_ALLOCATED when some layer allocates the range; zeros past
+ * the end of a shorter backing image count as allocated by it. */
+int bdev_status_above(struct bdev *bs, uint64_t off, uint64_t len,
+                      struct bstatus *st, struct err *err);
+/* One `qemu-img map` entry: walks down the chain until a layer reports
+ * DATA or ZERO; st->depth is that layer (or the last one, with flags 0,
+ * when none does). */
+int bdev_map_status(struct bdev *bs, uint64_t off, uint64_t len,
+                    struct bstatus *st, struct err *err);
+
 /* Make `bs` (opened read-only) read the internal snapshot given by id
  * and/or name (-l); with only `id_or_name`, try it as an id, then as a
  * name.  qemu-img's errors ("Can't find snapshot", "Block format 'raw'

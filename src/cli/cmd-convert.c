@@ -258,7 +258,7 @@ static int run(struct convert *c, int nsrc, char **names)
     for (int i = 0; i < nsrc; i++) {
         struct cli_open o = {
             .fmt = c->fmt, .image_opts = c->image_opts,
-            .force_share = c->force_share, .quiet = c->quiet,
+            .force_share = c->force_share, .quiet = true,
             .cache = src_cache,
         };
         src[i] = cli_open_image(names[i], &o);

@@ -18,6 +18,10 @@ struct bdev *cli_open_image(const char *filename, const struct cli_open *o)
               (o->no_backing ? BDEV_O_NO_BACKING : 0) |
               (o->unsafe_backing ? BDEV_O_UNSAFE_BACKING : 0);
     if (o->image_opts) {
+        if (o->fmt) {
+            cli_error("--image-opts and --format are mutually exclusive");
+            return NULL;
+        }
         if (kv_parse(&opts, filename, NULL, &err) < 0) {
             cli_report(&err);
             return NULL;
