@@ -226,10 +226,17 @@ static struct bdev *open_image(struct kvlist *opts, const char *fmt, int flags,
         }
     }
     if (drv && drv->kind == DRV_PROTOCOL) {
+        /* -f file names the protocol directly: the name may come as
+         * "filename" (options) or "file.filename" (a plain name) */
         const char *fn = kv_get(opts, "filename");
+        if (!fn)
+            fn = kv_get(opts, "file.filename");
+        char *fname = fn ? strdup(fn) : NULL;
         kv_del(opts, "driver");
         kv_del(opts, "filename");
-        bs = open_protocol(drv->name, fn, opts, flags, cache, err);
+        kv_del(opts, "file.filename");
+        bs = open_protocol(drv->name, fname, opts, flags, cache, err);
+        free(fname);
         return bs;
     }
 
@@ -497,5 +504,31 @@ int prealloc_parse(const char *s, enum prealloc *out, struct err *err)
             return 0;
         }
     }
-    return err_set(err, -EINVAL, "Invalid parameter '%s'", s);
+    return err_set(err, -EINVAL, "invalid parameter value: %s", s);
+}
+
+const struct opt_desc *bdev_driver_create_opts(const char *name)
+{
+    const struct driver *drv = registry_find(name);
+    if (!drv || !drv->create)
+        return NULL;
+    return drv->create_opts;
+}
+
+int bdev_get_info(struct bdev *bs, struct bdev_info *info, struct err *err)
+{
+    memset(info, 0, sizeof(*info));
+    if (!bs->drv->get_info)
+        return -ENOTSUP;
+    return bs->drv->get_info(bs, info, err);
+}
+
+int bdev_snapshot_list(struct bdev *bs, struct snapshot_info **list, int *count,
+                       struct err *err)
+{
+    *list = NULL;
+    *count = 0;
+    if (!bs->drv->snapshot_list)
+        return -ENOTSUP;
+    return bs->drv->snapshot_list(bs, list, count, err);
 }

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "util/err.h"
 #include "util/kvopts.h"
@@ -168,5 +169,49 @@ bool bdev_has_zero_init(struct bdev *bs);
 const struct driver *bdev_find_format(const char *name);
 /* Space-separated sorted list of every registered driver name. */
 char *bdev_list_formats(void);
+
+/* Create options, format-specific information and snapshot lists, shared
+ * by drivers (driver.h) and cli/. */
+enum opt_type { OPT_STRING, OPT_BOOL, OPT_NUMBER, OPT_SIZE };
+
+/* One create option.  The array order is the order qemu-img prints the
+ * "Formatting ..." line in; `-o help` sorts by name. */
+struct opt_desc {
+    const char *name;
+    enum opt_type type;
+    const char *help;
+    const char *def;        /* default printed in "Formatting", or NULL */
+};
+
+/* Format-level information for `info`. */
+struct bdev_info {
+    int64_t cluster_size;               /* 0: not shown */
+    bool encrypted;
+    bool dirty_flag;
+    struct json_object *format_specific;/* the "data" object, or NULL */
+};
+
+struct snapshot_info {
+    char id[128];
+    char *name;
+    uint64_t vm_state_size;
+    uint32_t date_sec, date_nsec;
+    uint64_t vm_clock_nsec;
+    uint64_t icount;
+    bool has_icount;
+};
+
+/* The create options of driver `name` (format or protocol), NULL-name
+ * terminated; NULL when the driver is unknown or cannot create images. */
+const struct opt_desc *bdev_driver_create_opts(const char *name);
+
+/* Format-level information (get_info); -ENOTSUP when the driver has none. */
+int bdev_get_info(struct bdev *bs, struct bdev_info *info, struct err *err);
+
+/* Internal snapshots; -ENOTSUP when the format has none.  Free the list
+ * with snapshot_info_free(). */
+int bdev_snapshot_list(struct bdev *bs, struct snapshot_info **list, int *count,
+                       struct err *err);
+void snapshot_info_free(struct snapshot_info *list, int count);
 
 #endif

@@ -26,34 +26,8 @@ enum driver_kind { DRV_FORMAT, DRV_PROTOCOL };
 #define DRV_READ_ONLY     0x08  /* cannot be opened for writing */
 #define DRV_NO_PROBE_WARN 0x10  /* (raw) probing it prints the warning */
 
-enum opt_type { OPT_STRING, OPT_BOOL, OPT_NUMBER, OPT_SIZE };
-
-/* One create option.  The array order is the order qemu-img prints the
- * "Formatting ..." line in; `-o help` sorts by name. */
-struct opt_desc {
-    const char *name;
-    enum opt_type type;
-    const char *help;
-    const char *def;        /* default printed in "Formatting", or NULL */
-};
-
-/* Format-level information for `info`. */
-struct bdev_info {
-    int64_t cluster_size;               /* 0: not shown */
-    bool encrypted;
-    bool dirty_flag;
-    struct json_object *format_specific;/* the "data" object, or NULL */
-};
-
-struct snapshot_info {
-    char id[128];
-    char *name;
-    uint64_t vm_state_size;
-    uint32_t date_sec, date_nsec;
-    uint64_t vm_clock_nsec;
-    uint64_t icount;
-    bool has_icount;
-};
+/* enum opt_type, struct opt_desc, struct bdev_info and struct
+ * snapshot_info are in bdev.h (cli/ reads them too). */
 
 struct check_result {
     int corruptions, leaks, check_errors;

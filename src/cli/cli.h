@@ -5,6 +5,7 @@
 #define QIMG_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "block/bdev.h"
@@ -45,6 +46,80 @@ struct cli_open {
  * and prefixing errors with "Could not open 'x': ".  NULL after printing
  * the error. */
 struct bdev *cli_open_image(const char *filename, const struct cli_open *o);
+
+/* ---- Option parsing helpers (opts.c) ---- */
+
+struct option;
+
+/* getopt_long with qemu-img's error handling: `shortopts` without the
+ * leading ':'; unknown options print "unrecognized option '-x'", missing
+ * arguments "missing argument for option '-x'", each followed by the
+ * "Try '<prog> --help'" line; 'h' prints the help.  Returns the option
+ * character, -1 at the end of the options, or CLI_OPT_EXIT when the
+ * command must return *exit_code right away. */
+#define CLI_OPT_EXIT (-2)
+int cli_getopt(int argc, char **argv, const char *shortopts,
+               const struct option *longopts, int *exit_code);
+
+/* "prog: <msg>\nTry 'prog --help' for more information"; returns 1. */
+int cli_error_exit(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The global help text (exit 0). */
+int cli_help(void);
+
+/* qemu-img's cvtnum: parse a size-like number named `name` ("image size")
+ * into 0..INT64_MAX, printing qemu-img's errors.  0 or -1. */
+int cli_cvtnum(const char *name, const char *value, int64_t *out);
+int cli_cvtnum_full(const char *name, const char *value, int64_t min,
+                    int64_t max, int64_t *out);
+
+/* --output=human|json: 0 human, 1 json, -1 after printing the error. */
+#define CLI_OUTPUT_HUMAN 0
+#define CLI_OUTPUT_JSON  1
+int cli_parse_output(const char *arg);
+
+/* Append one -o argument to an accumulated option string (*acc, malloc'd),
+ * joining repeated -o with ','.  0 or -1 (out of memory, printed). */
+int cli_accumulate_options(char **acc, const char *arg);
+
+/* Whether an option string asks for help ("help" or "?" among its
+ * comma-separated items). */
+bool cli_options_want_help(const char *options);
+
+/* Print the "-o help" listing of format `fmt` (plus the protocol's options
+ * when `filename` is given).  Returns the exit code (0, or 1 after an
+ * error). */
+int cli_print_option_help(const char *fmt, const char *filename);
+
+/* The create options of format `fmt` followed by those of the file
+ * protocol not already listed: the order of qemu-img's "Formatting" line
+ * and the keys -o accepts.  Returns how many were stored in `out`. */
+size_t cli_create_opt_list(const char *fmt, const struct opt_desc **out,
+                           size_t max);
+
+/* Parse a -o string as qemu-img does, against `list`: "k=v" items, ",," an
+ * escaped comma, a bare "k" meaning k=on and "nok" k=off.  Unknown keys
+ * fail with "Invalid parameter 'k'"; values are checked by type.  Items
+ * are set in `out` (the last of a repeated key wins). */
+int cli_parse_opt_string(const char *str, const struct opt_desc *const *list,
+                         size_t n, struct kvlist *out, struct err *err);
+
+/* --object: register a user-creatable object (only "secret" is known).
+ * Prints errors.  0 done, -1 error (exit 1), 1 help was printed (exit 0):
+ *     r = cli_add_object(optarg); if (r) return r < 0 ? 1 : 0; */
+int cli_add_object(const char *arg);
+
+/* -t / -T: parse a cache mode, printing qemu-img's error.  0 or -1. */
+int cli_parse_cache(const char *arg, enum cache_mode *out);
+
+/* ---- Output helpers (output.c) ---- */
+
+/* Print a json-c value the way qemu-img pretty-prints JSON: 4-space
+ * indents, object keys in QEMU's dictionary order, no trailing newline. */
+void cli_print_json(FILE *f, struct json_object *obj);
+/* Human form of a format-specific information object, as qemu-img's info
+ * prints it below "Format specific information:" (indent level 1). */
+void cli_print_human_dict(FILE *f, struct json_object *obj, int indent);
 
 #define CMD(name) int cmd_##name(int argc, char **argv)
 CMD(amend); CMD(bench); CMD(bitmap); CMD(check); CMD(commit); CMD(compare);

@@ -36,7 +36,8 @@ struct bdev *cli_open_image(const char *filename, const struct cli_open *o)
         free(warning);
         return NULL;
     }
-    if (warning && !o->quiet)
+    /* qemu-img shows the probing warning only where it may write. */
+    if (warning && o->writable && !o->quiet)
         fprintf(stderr, "%s\n", warning);
     free(warning);
     return bs;

@@ -285,7 +285,7 @@ static int file_truncate(struct bdev *bs, uint64_t size, bool shrink,
         return 0;
     }
     if (prealloc == PREALLOC_METADATA)
-        return err_set(err, -ENOTSUP, "Unsupported preallocation mode 'metadata'");
+        return err_set(err, -ENOTSUP, "Unsupported preallocation mode: metadata");
     if (size > old && prealloc != PREALLOC_OFF) {
         int r = do_prealloc(s->fd, old, size, prealloc, err);
         if (r < 0)
@@ -324,7 +324,7 @@ static int file_create(const char *filename, struct kvlist *opts,
     if (pa && prealloc_parse(pa, &p, err) < 0)
         return -EINVAL;
     if (p == PREALLOC_METADATA)
-        return err_set(err, -EINVAL, "Unsupported preallocation mode 'metadata'");
+        return err_set(err, -EINVAL, "Unsupported preallocation mode: metadata");
     int fd = open(filename, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return err_set_errno(err, -errno, "Could not create '%s'", filename);

@@ -23,90 +23,108 @@ static int suffix_shift(char c)
     }
 }
 
-int parse_size_prefix(const char *s, const char **end, uint64_t *out)
+int parse_size_prefix_flags(const char *s, const char **end, uint64_t *out,
+                            unsigned *flags)
 {
     const char *p = s;
     uint64_t whole = 0;
     double frac = 0;
-    bool have_frac = false, any_digit = false;
+    bool is_hex = false;
 
     *end = s;
+    if (flags)
+        *flags = 0;
     while (isspace((unsigned char)*p))
         p++;
     if (*p == '-')
         return -EINVAL;
-    if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
-        char *e;
-        errno = 0;
-        unsigned long long v = strtoull(p, &e, 16);
-        if (e == p + 2)
-            return -EINVAL;
-        if (errno == ERANGE)
-            return -ERANGE;
-        whole = v;
-        p = e;
-        any_digit = true;
+    if (*p == '+')
+        p++;
+    if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X') &&
+        isxdigit((unsigned char)p[2])) {
+        p += 2;
+        is_hex = true;
+        while (isxdigit((unsigned char)*p)) {
+            unsigned d = isdigit((unsigned char)*p) ? (unsigned)(*p - '0')
+                         : (unsigned)(toupper((unsigned char)*p) - 'A' + 10);
+            if (whole > (UINT64_MAX - d) / 16)
+                return -ERANGE;
+            whole = whole * 16 + d;
+            p++;
+        }
         if (*p == '.')
             return -EINVAL;     /* no fractions of hex numbers */
     } else {
+        if (!isdigit((unsigned char)*p))
+            return -EINVAL;
         while (isdigit((unsigned char)*p)) {
             unsigned d = (unsigned)(*p - '0');
             if (whole > (UINT64_MAX - d) / 10)
                 return -ERANGE;
             whole = whole * 10 + d;
             p++;
-            any_digit = true;
         }
         if (*p == '.') {
-            const char *f = p + 1;
-            double scale = 0.1;
-            p++;
-            while (isdigit((unsigned char)*p)) {
-                frac += (*p - '0') * scale;
-                scale /= 10;
-                p++;
-            }
-            have_frac = p > f && frac > 0;
-            if (p == f && !any_digit)
-                return -EINVAL;
-            any_digit = true;
+            /* strtod on the fraction alone gives the same rounding as
+             * qemu-img, which adds (uint64_t)(fraction * unit). */
+            char buf[40];
+            size_t n = 0;
+            buf[n++] = '.';
+            for (p++; isdigit((unsigned char)*p); p++)
+                if (n < sizeof(buf) - 1)
+                    buf[n++] = *p;
+            buf[n] = 0;
+            frac = n > 1 ? strtod(buf, NULL) : 0;
         }
     }
-    if (!any_digit)
-        return -EINVAL;
 
     int shift = 0;
     if (*p && suffix_shift(*p) >= 0) {
         shift = suffix_shift(*p);
         p++;
+        if (is_hex && flags)
+            *flags |= SIZE_HEX_WITH_SUFFIX;
     }
-    if (have_frac && shift == 0)
+    if (frac > 0 && shift == 0)
         return -EINVAL;
     if (shift && whole > (UINT64_MAX >> shift))
         return -ERANGE;
     uint64_t val = whole << shift;
-    if (have_frac) {
+    if (frac > 0) {
         double add = frac * (double)(UINT64_C(1) << shift);
         if ((double)val + add >= 18446744073709551616.0)
             return -ERANGE;
-        val += (uint64_t)add;
+        uint64_t a = (uint64_t)add;
+        if (val > UINT64_MAX - a)
+            return -ERANGE;
+        val += a;
     }
     *out = val;
     *end = p;
     return 0;
 }
 
-int parse_size(const char *s, uint64_t *out)
+int parse_size_prefix(const char *s, const char **end, uint64_t *out)
+{
+    return parse_size_prefix_flags(s, end, out, NULL);
+}
+
+int parse_size_flags(const char *s, uint64_t *out, unsigned *flags)
 {
     const char *end;
     uint64_t v;
-    int r = parse_size_prefix(s, &end, &v);
+    int r = parse_size_prefix_flags(s, &end, &v, flags);
     if (r < 0)
         return r;
     if (*end)
         return -EINVAL;
     *out = v;
     return 0;
+}
+
+int parse_size(const char *s, uint64_t *out)
+{
+    return parse_size_flags(s, out, NULL);
 }
 
 char *format_size_human(uint64_t bytes, char *buf, unsigned long buflen)
