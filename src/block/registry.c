@@ -8,12 +8,14 @@ extern const struct driver drv_raw;
 extern const struct driver drv_vpc;
 extern const struct driver drv_vdi;
 extern const struct driver drv_qed;
+extern const struct driver drv_qcow;
 
 const struct driver *const registry_drivers[] = {
     &drv_file,
     &drv_vpc,
     &drv_vdi,
     &drv_qed,
+    &drv_qcow,
     &drv_raw,
     NULL,
 };
