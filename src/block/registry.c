@@ -9,6 +9,10 @@ extern const struct driver drv_vpc;
 extern const struct driver drv_vdi;
 extern const struct driver drv_qed;
 extern const struct driver drv_qcow;
+extern const struct driver drv_parallels;
+extern const struct driver drv_bochs;
+extern const struct driver drv_cloop;
+extern const struct driver drv_dmg;
 
 const struct driver *const registry_drivers[] = {
     &drv_file,
@@ -16,6 +20,10 @@ const struct driver *const registry_drivers[] = {
     &drv_vdi,
     &drv_qed,
     &drv_qcow,
+    &drv_parallels,
+    &drv_bochs,
+    &drv_cloop,
+    &drv_dmg,
     &drv_raw,
     NULL,
 };
