@@ -283,8 +283,8 @@ static struct bdev *open_image(struct kvlist *opts, const char *fmt, int flags,
         }
     }
     if ((flags & BDEV_O_RDWR) && (drv->caps & DRV_READ_ONLY)) {
-        err_set(err, -EACCES, "Driver '%s' can only be used for read-only devices",
-                drv->name);
+        /* qemu-img's wording for its read-only formats (bochs, cloop, dmg) */
+        err_set(err, -EACCES, "Image is read-only");
         goto fail;
     }
     bs = node_new(drv, display, err);
