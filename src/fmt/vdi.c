@@ -259,7 +259,7 @@ static int write_bmap_sector(struct bdev *bs, uint64_t idx, struct err *err)
     struct vdi *s = bs->priv;
     uint8_t sec[VDI_SECTOR];
     uint64_t first = align_down(idx, VDI_SECTOR / 4);
-    memset(sec, 0xff, sizeof(sec));
+    memset(sec, 0, sizeof(sec));     /* padding past the last entry */
     for (uint64_t i = first; i < s->blocks && i < first + VDI_SECTOR / 4; i++)
         st_le32(sec + (i - first) * 4, s->bmap[i]);
     return bdev_pwrite(bs->file, s->offset_bmap + first * 4, VDI_SECTOR, sec,
@@ -433,7 +433,8 @@ static int vdi_check(struct bdev *bs, struct check_result *res, unsigned fix,
 
 /* Growing: the new map entries must fit between the map and the data.
  * When they do not, the first data blocks move to the end of the file to
- * make room, and the data offset moves past them. */
+ * make room, and the data offset moves past them (blocks are numbered
+ * from the data offset, so the others only get renumbered). */
 static int make_bmap_room(struct bdev *bs, uint32_t blocks, struct err *err)
 {
     struct vdi *s = bs->priv;
@@ -441,9 +442,6 @@ static int make_bmap_room(struct bdev *bs, uint32_t blocks, struct err *err)
     uint64_t new_data = align_up(s->offset_bmap + need, s->block_size);
     if (s->offset_bmap + need <= s->offset_data)
         return 0;
-    if (s->type == VDI_TYPE_STATIC)
-        return err_set(err, -ENOTSUP, "Cannot grow this static VDI image: "
-                       "its block map has no room left");
     if (new_data > UINT32_MAX)
         return err_set(err, -EFBIG, "Image size is too large for VDI");
     uint64_t shift = div_round_up(new_data - s->offset_data, s->block_size);
@@ -520,10 +518,19 @@ static int vdi_truncate(struct bdev *bs, uint64_t size, bool shrink,
         if (!m)
             return err_set(err, -ENOMEM, "Out of memory");
         s->bmap = m;
-        for (uint32_t i = s->blocks; i < blocks; i++)
-            m[i] = VDI_UNALLOCATED;
         uint32_t old = s->blocks;
         s->blocks = blocks;
+        /* A static image stays fully allocated: new blocks are appended
+         * (as a sparse extension of the file) before the map names them. */
+        for (uint32_t i = old; i < blocks; i++)
+            m[i] = s->type == VDI_TYPE_STATIC ? s->blocks_allocated++
+                                              : VDI_UNALLOCATED;
+        if (s->type == VDI_TYPE_STATIC) {
+            r = grow_file(bs->file, block_host_offset(s, s->blocks_allocated),
+                          err);
+            if (r < 0)
+                return r;
+        }
         if (s->offset_data != old_data)
             old = 0;    /* entries were renumbered: rewrite the whole map */
         for (uint64_t i = align_down(old, VDI_SECTOR / 4); i < blocks;
