@@ -13,6 +13,7 @@ extern const struct driver drv_parallels;
 extern const struct driver drv_bochs;
 extern const struct driver drv_cloop;
 extern const struct driver drv_dmg;
+extern const struct driver drv_qcow2;
 
 const struct driver *const registry_drivers[] = {
     &drv_file,
@@ -24,6 +25,7 @@ const struct driver *const registry_drivers[] = {
     &drv_bochs,
     &drv_cloop,
     &drv_dmg,
+    &drv_qcow2,
     &drv_raw,
     NULL,
 };
