@@ -14,9 +14,11 @@ extern const struct driver drv_bochs;
 extern const struct driver drv_cloop;
 extern const struct driver drv_dmg;
 extern const struct driver drv_qcow2;
+extern const struct driver drv_vmdk;
 
 const struct driver *const registry_drivers[] = {
     &drv_file,
+    &drv_vmdk,
     &drv_vpc,
     &drv_vdi,
     &drv_qed,
