@@ -84,6 +84,19 @@ int bdev_status_above(struct bdev *bs, uint64_t off, uint64_t len,
 int bdev_map_status(struct bdev *bs, uint64_t off, uint64_t len,
                     struct bstatus *st, struct err *err);
 
+/* qemu-img measure: the size an image of format `fmt` with create options
+ * `opts` needs to hold `in` (or, when `in` is NULL, an empty image of
+ * `size` bytes).  "Block driver 'x' does not support size measurement"
+ * when the format cannot tell. */
+struct bdev_measure {
+    uint64_t required, fully_allocated, bitmaps;
+    bool has_bitmaps;
+};
+int bdev_measure(const char *fmt, struct kvlist *opts, struct bdev *in,
+                 uint64_t size, struct bdev_measure *out, struct err *err);
+/* Whether format `fmt` can create images. */
+bool bdev_format_can_create(const char *fmt);
+
 /* Make `bs` (opened read-only) read the internal snapshot given by id
  * and/or name (-l); with only `id_or_name`, try it as an id, then as a
  * name.  qemu-img's errors ("Can't find snapshot", "Block format 'raw'

@@ -1,10 +1,207 @@
-/* measure: not implemented yet. */
+/* measure: how large an image of a given format would be, for a new image
+ * of --size bytes or to hold an existing image, as qemu-img measure
+ * prints it (human or JSON).  The numbers come from the target format's
+ * measure callback. */
 #include "cli/cli.h"
+#include "cli/eopts.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "block/copy.h"
+#include "util/align.h"
+
+enum { OPT_IMAGE_OPTS = 256, OPT_OBJECT, OPT_OUTPUT, OPT_SIZE };
+
+struct measure {
+    const char *fmt, *out_fmt, *snapshot_name, *filename;
+    char *options;
+    struct kvlist sn_opts;
+    bool has_sn_opts, image_opts, force_share, json;
+    int64_t size;               /* -1: not given */
+};
+
+/* measure uses plain getopt: errors come from getopt itself, then the
+ * help text. */
+static int show_help(char **argv)
+{
+    const struct command *help = cli_find_command("--help");
+    return help ? help->run(1, argv) : 0;
+}
+
+static int parse_args(struct measure *m, int argc, char **argv, int *rc)
+{
+    static const struct option longopts[] = {
+        { "help", no_argument, 0, 'h' },
+        { "image-opts", no_argument, 0, OPT_IMAGE_OPTS },
+        { "object", required_argument, 0, OPT_OBJECT },
+        { "output", required_argument, 0, OPT_OUTPUT },
+        { "size", required_argument, 0, OPT_SIZE },
+        { "force-share", no_argument, 0, 'U' },
+        { 0, 0, 0, 0 },
+    };
+    struct err err = ERR_INIT;
+    int c;
+    *rc = 1;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, "hf:O:o:l:U", longopts, NULL)) != -1) {
+        switch (c) {
+        case '?':
+        case 'h':
+            *rc = show_help(argv);
+            return -1;
+        case 'f': m->fmt = optarg; break;
+        case 'O': m->out_fmt = optarg; break;
+        case 'o':
+            if (eo_accumulate(&m->options, optarg) < 0)
+                return -1;
+            break;
+        case 'l':
+            if (!strncmp(optarg, "snapshot.", 9)) {
+                kv_free(&m->sn_opts);
+                if (kv_parse(&m->sn_opts, optarg, NULL, &err) < 0) {
+                    cli_report(&err);
+                    cli_error("Failed in parsing snapshot param '%s'", optarg);
+                    return -1;
+                }
+                for (size_t i = 0; i < m->sn_opts.n; i++) {
+                    const char *k = m->sn_opts.items[i].key;
+                    if (strcmp(k, "snapshot.id") && strcmp(k, "snapshot.name")) {
+                        cli_error("Invalid parameter '%s'", k);
+                        cli_error("Failed in parsing snapshot param '%s'",
+                                  optarg);
+                        return -1;
+                    }
+                }
+                m->has_sn_opts = true;
+            } else {
+                m->snapshot_name = optarg;
+            }
+            break;
+        case 'U': m->force_share = true; break;
+        case OPT_OBJECT: break;
+        case OPT_IMAGE_OPTS: m->image_opts = true; break;
+        case OPT_OUTPUT: {
+            int f = eo_output(optarg);
+            if (f < 0)
+                return -1;
+            m->json = f == 1;
+            break;
+        }
+        case OPT_SIZE:
+            if (eo_cvtnum("image size", optarg, 0, INT64_MAX, &m->size) < 0)
+                return -1;
+            break;
+        default: break;
+        }
+    }
+    if (argc - optind > 1) {
+        cli_error("At most one filename argument is allowed.");
+        return -1;
+    }
+    if (argc - optind == 1)
+        m->filename = argv[optind];
+    if (!m->filename && (m->image_opts || m->fmt || m->snapshot_name ||
+                         m->has_sn_opts)) {
+        cli_error("--image-opts, -f, and -l require a filename argument.");
+        return -1;
+    }
+    if (m->filename && m->size != -1) {
+        cli_error("--size N cannot be used together with a filename.");
+        return -1;
+    }
+    if (!m->filename && m->size == -1) {
+        cli_error("Either --size N or one filename must be specified.");
+        return -1;
+    }
+    return 0;
+}
+
+static int load_snapshot(struct measure *m, struct bdev *bs)
+{
+    struct err err = ERR_INIT;
+    int r = 0;
+    if (m->has_sn_opts)
+        r = bdev_snapshot_load(bs, kv_peek(&m->sn_opts, "snapshot.id"),
+                               kv_peek(&m->sn_opts, "snapshot.name"), &err);
+    else if (m->snapshot_name)
+        r = bdev_snapshot_load_id_or_name(bs, m->snapshot_name, &err);
+    if (r < 0) {
+        cli_report_prefixed(&err, "Failed to load snapshot: ");
+        return -1;
+    }
+    return 0;
+}
+
+static int run(struct measure *m)
+{
+    struct bdev *in = NULL;
+    struct kvlist opts = KVLIST_INIT;
+    struct err err = ERR_INIT;
+    struct bdev_measure info;
+    int rc = 1;
+
+    if (m->filename) {
+        struct cli_open o = {
+            .fmt = m->fmt, .image_opts = m->image_opts,
+            .force_share = m->force_share, .quiet = true,
+        };
+        in = cli_open_image(m->filename, &o);
+        if (!in || load_snapshot(m, in) < 0)
+            goto out;
+    }
+    if (!bdev_find_format(m->out_fmt)) {
+        cli_error("Unknown file format '%s'", m->out_fmt);
+        goto out;
+    }
+    if (!bdev_format_can_create(m->out_fmt)) {
+        cli_error("Format driver '%s' does not support image creation",
+                  m->out_fmt);
+        goto out;
+    }
+    if (m->options && (kv_parse(&opts, m->options, NULL, &err) < 0 ||
+                       bdev_check_create_opts(m->out_fmt, &opts, &err) < 0)) {
+        cli_report(&err);
+        cli_error("Invalid options for file format '%s'", m->out_fmt);
+        goto out;
+    }
+    uint64_t size = in ? in->size : (uint64_t)m->size;
+    size = align_up(size, 512);
+    if (!in)
+        kv_set_u64(&opts, "size", size);
+    if (bdev_measure(m->out_fmt, &opts, in, size, &info, &err) < 0) {
+        cli_report(&err);
+        goto out;
+    }
+    if (!m->json) {
+        printf("required size: %" PRIu64 "\n", info.required);
+        printf("fully allocated size: %" PRIu64 "\n", info.fully_allocated);
+        if (info.has_bitmaps)
+            printf("bitmaps size: %" PRIu64 "\n", info.bitmaps);
+    } else {
+        printf("{\n");
+        if (info.has_bitmaps)
+            printf("    \"bitmaps\": %" PRIu64 ",\n", info.bitmaps);
+        printf("    \"required\": %" PRIu64 ",\n", info.required);
+        printf("    \"fully-allocated\": %" PRIu64 "\n}\n",
+               info.fully_allocated);
+    }
+    rc = 0;
+out:
+    kv_free(&opts);
+    bdev_close(in);
+    return rc;
+}
 
 int cmd_measure(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    cli_error("'measure' is not implemented yet");
-    return 1;
+    struct measure m = { .out_fmt = "raw", .size = -1, .sn_opts = KVLIST_INIT };
+    int rc;
+    if (parse_args(&m, argc, argv, &rc) == 0)
+        rc = run(&m);
+    free(m.options);
+    kv_free(&m.sn_opts);
+    return rc;
 }

@@ -320,6 +320,7 @@ static int file_create(const char *filename, struct kvlist *opts,
         r = kv_get_size(opts, "extent_size_hint", 1 << 20, &hint, err);
     if (r < 0)
         return r;
+    size = align_up(size, 512);     /* qemu creates whole sectors */
     pa = kv_get(opts, "preallocation");
     if (pa && prealloc_parse(pa, &p, err) < 0)
         return -EINVAL;
