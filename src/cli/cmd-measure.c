@@ -13,7 +13,7 @@
 #include "block/copy.h"
 #include "util/align.h"
 
-enum { OPT_IMAGE_OPTS = 256, OPT_OBJECT, OPT_OUTPUT, OPT_SIZE };
+enum { OPT_IMAGE_OPTS = 256, OPT_OBJECT, OPT_OUTPUT, OPT_SIZE_ARG };
 
 struct measure {
     const char *fmt, *out_fmt, *snapshot_name, *filename;
@@ -38,7 +38,7 @@ static int parse_args(struct measure *m, int argc, char **argv, int *rc)
         { "image-opts", no_argument, 0, OPT_IMAGE_OPTS },
         { "object", required_argument, 0, OPT_OBJECT },
         { "output", required_argument, 0, OPT_OUTPUT },
-        { "size", required_argument, 0, OPT_SIZE },
+        { "size", required_argument, 0, OPT_SIZE_ARG },
         { "force-share", no_argument, 0, 'U' },
         { 0, 0, 0, 0 },
     };
@@ -90,7 +90,7 @@ static int parse_args(struct measure *m, int argc, char **argv, int *rc)
             m->json = f == 1;
             break;
         }
-        case OPT_SIZE:
+        case OPT_SIZE_ARG:
             if (eo_cvtnum("image size", optarg, 0, INT64_MAX, &m->size) < 0)
                 return -1;
             break;
