@@ -142,10 +142,12 @@ static int raw_truncate(struct bdev *bs, uint64_t size, bool shrink,
                         enum prealloc prealloc, struct err *err)
 {
     struct raw_state *s = bs->priv;
-    if (s->has_size || s->offset)
-        return err_set(err, -ENOTSUP,
-                       "Cannot resize a raw image with offset or size options");
-    int r = bdev_truncate(bs->file, size, shrink, prealloc, err);
+    if (s->has_size)
+        return err_set(err, -ENOTSUP, "Cannot resize fixed-size raw disks");
+    /* With an offset, the file grows to offset + size. */
+    if (size > (uint64_t)INT64_MAX || (uint64_t)INT64_MAX - size < s->offset)
+        return err_set(err, -EINVAL, "Disk size too large for the chosen offset");
+    int r = bdev_truncate(bs->file, s->offset + size, shrink, prealloc, err);
     if (r == 0)
         bs->size = size;
     return r;
