@@ -347,14 +347,19 @@ char *kv_to_string(const struct kvlist *l)
 {
     size_t cap = 1;
     for (size_t i = 0; i < l->n; i++)
-        cap += strlen(l->items[i].key) + 2 * strlen(l->items[i].val) + 2;
+        cap += 2 * strlen(l->items[i].key) + 2 * strlen(l->items[i].val) + 2;
     char *s = malloc(cap), *p = s;
     if (!s)
         return NULL;
     for (size_t i = 0; i < l->n; i++) {
         if (i)
             *p++ = ',';
-        p = stpcpy(p, l->items[i].key);
+        /* Keys escape commas too, so kv_parse reads back the same list. */
+        for (const char *k = l->items[i].key; *k; k++) {
+            if (*k == ',')
+                *p++ = ',';
+            *p++ = *k;
+        }
         *p++ = '=';
         for (const char *v = l->items[i].val; *v; v++) {
             if (*v == ',')
