@@ -1,7 +1,9 @@
 /* kvopts: see kvopts.h. */
 #include "util/kvopts.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -179,12 +181,39 @@ static int flatten_json(struct kvlist *l, const char *prefix,
 
 int kv_parse_json(struct kvlist *l, const char *json, struct err *err)
 {
-    enum json_tokener_error jerr;
-    struct json_object *obj = json_tokener_parse_verbose(json, &jerr);
+    /* qemu's wording for the common failures: nothing, an unfinished
+     * value, more than one value, anything else. */
+    static const char prefix[] = "Could not parse the JSON options: ";
+    const char *p = json;
+    while (isspace((unsigned char)*p))
+        p++;
+    if (!*p)
+        return err_set(err, -EINVAL, "%sExpecting a JSON value", prefix);
+    size_t len = strlen(json);
+    if (len > INT_MAX)
+        return err_set(err, -EINVAL, "%sJSON parse error", prefix);
+    struct json_tokener *tok = json_tokener_new();
+    if (!tok)
+        return err_set(err, -ENOMEM, "Out of memory");
+    struct json_object *obj = json_tokener_parse_ex(tok, json, (int)len);
+    enum json_tokener_error jerr = json_tokener_get_error(tok);
+    size_t end = json_tokener_get_parse_end(tok);
+    json_tokener_free(tok);
     int r;
-    if (!obj)
-        return err_set(err, -EINVAL, "Could not parse JSON: %s",
+    if (!obj) {
+        if (jerr == json_tokener_continue || jerr == json_tokener_success)
+            return err_set(err, -EINVAL, "%sJSON parse error, premature EOI",
+                           prefix);
+        return err_set(err, -EINVAL, "%sJSON parse error, %s", prefix,
                        json_tokener_error_desc(jerr));
+    }
+    for (p = json + end; isspace((unsigned char)*p); p++)
+        ;
+    if (*p) {
+        json_object_put(obj);
+        return err_set(err, -EINVAL, "%sExpecting at most one JSON value",
+                       prefix);
+    }
     if (json_object_get_type(obj) != json_type_object) {
         json_object_put(obj);
         return err_set(err, -EINVAL, "Invalid JSON object given");

@@ -23,13 +23,30 @@ static int suffix_shift(char c)
     }
 }
 
+/* The fraction digits at `f` (just after the '.') as a 0.64 fixed-point
+ * value, through strtod as qemu does: a fraction that rounds to 1.0
+ * contributes nothing.  Returns 1 for a nonzero fraction, 0 for zero. */
+static int parse_fraction(const char *f, size_t ndigits, uint64_t *frac64)
+{
+    char *digits = malloc(ndigits + 2);
+    if (!digits)
+        return -ENOMEM;
+    digits[0] = '.';
+    memcpy(digits + 1, f, ndigits);
+    digits[ndigits + 1] = 0;
+    double frac = strtod(digits, NULL);
+    free(digits);
+    *frac64 = frac > 0 && frac < 1.0
+              ? (uint64_t)(frac * 18446744073709551616.0) : 0;
+    return frac != 0;
+}
+
 int parse_size_prefix_flags(const char *s, const char **end, uint64_t *out,
                             unsigned *flags)
 {
     const char *p = s;
-    uint64_t whole = 0;
-    double frac = 0;
-    bool is_hex = false;
+    uint64_t whole = 0, frac64 = 0;
+    bool is_hex = false, have_frac = false;
 
     *end = s;
     if (flags)
@@ -65,16 +82,15 @@ int parse_size_prefix_flags(const char *s, const char **end, uint64_t *out,
             p++;
         }
         if (*p == '.') {
-            /* strtod on the fraction alone gives the same rounding as
-             * qemu-img, which adds (uint64_t)(fraction * unit). */
-            char buf[40];
-            size_t n = 0;
-            buf[n++] = '.';
-            for (p++; isdigit((unsigned char)*p); p++)
-                if (n < sizeof(buf) - 1)
-                    buf[n++] = *p;
-            buf[n] = 0;
-            frac = n > 1 ? strtod(buf, NULL) : 0;
+            const char *f = ++p;
+            while (isdigit((unsigned char)*p))
+                p++;
+            if (p > f) {
+                int r = parse_fraction(f, (size_t)(p - f), &frac64);
+                if (r < 0)
+                    return r;
+                have_frac = r > 0;
+            }
         }
     }
 
@@ -85,19 +101,18 @@ int parse_size_prefix_flags(const char *s, const char **end, uint64_t *out,
         if (is_hex && flags)
             *flags |= SIZE_HEX_WITH_SUFFIX;
     }
-    if (frac > 0 && shift == 0)
+    if (have_frac && shift == 0)
         return -EINVAL;
     if (shift && whole > (UINT64_MAX >> shift))
         return -ERANGE;
     uint64_t val = whole << shift;
-    if (frac > 0) {
-        double add = frac * (double)(UINT64_C(1) << shift);
-        if ((double)val + add >= 18446744073709551616.0)
+    if (have_frac) {
+        /* frac64 * 2^shift / 2^64, rounded to nearest, as qemu-img does
+         * ("1.9k" is 1946). */
+        unsigned __int128 add = ((unsigned __int128)frac64 << shift) +
+                                ((unsigned __int128)1 << 63);
+        if (__builtin_add_overflow(val, (uint64_t)(add >> 64), &val))
             return -ERANGE;
-        uint64_t a = (uint64_t)add;
-        if (val > UINT64_MAX - a)
-            return -ERANGE;
-        val += a;
     }
     *out = val;
     *end = p;
