@@ -273,7 +273,7 @@ static struct bdev *open_image(struct kvlist *opts, const char *fmt, int flags,
         if (!drv)
             goto fail;
         if (!strcmp(drv->name, "raw")) {
-            if (warning && !quiet_probe &&
+            if (warning && !quiet_probe && (flags & BDEV_O_RDWR) &&
                 asprintf(warning,
                          "WARNING: Image format was not specified for '%s' and probing guessed raw.\n"
                          "         Automatically detecting the format is dangerous for raw images, write operations on block 0 will be restricted.\n"
