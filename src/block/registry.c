@@ -15,10 +15,12 @@ extern const struct driver drv_cloop;
 extern const struct driver drv_dmg;
 extern const struct driver drv_qcow2;
 extern const struct driver drv_vmdk;
+extern const struct driver drv_vhdx;
 
 const struct driver *const registry_drivers[] = {
     &drv_file,
     &drv_vmdk,
+    &drv_vhdx,
     &drv_vpc,
     &drv_vdi,
     &drv_qed,

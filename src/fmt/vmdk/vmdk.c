@@ -545,6 +545,41 @@ static int vmdk_get_info(struct bdev *bs, struct bdev_info *info,
     return 0;
 }
 
+/* Every grain table and grain must lie inside its extent file. */
+static int vmdk_check(struct bdev *bs, struct check_result *res, unsigned fix,
+                      struct err *err)
+{
+    struct vmdk *s = bs->priv;
+    (void)fix;
+    for (int i = 0; i < s->n_ext; i++) {
+        struct vmdk_extent *e = &s->ext[i];
+        if (e->type != EXT_SPARSE && e->type != EXT_COWD)
+            continue;
+        uint64_t flen = e->file->size;
+        for (uint64_t off = 0; off < e->length; off += e->grain_bytes) {
+            uint64_t host;
+            struct err e2 = ERR_INIT;
+            uint64_t idx = off / e->grain_bytes / e->gtes_per_gt;
+            if (idx < e->gd_entries && e->gd[idx] &&
+                !range_within((uint64_t)e->gd[idx] * VMDK_SECTOR, e->gt_bytes, flen)) {
+                res->corruptions++;
+                off = (idx + 1) * e->gtes_per_gt * e->grain_bytes - e->grain_bytes;
+                continue;
+            }
+            int r = vmdk_sparse_lookup(e, off, &host, &e2);
+            if (r < 0) {
+                res->check_errors++;
+                continue;
+            }
+            if (host > 1 && (e->compressed ? host >= flen
+                             : !range_within(host, e->grain_bytes, flen)))
+                res->corruptions++;
+        }
+    }
+    (void)err;
+    return 0;
+}
+
 /* Growing: the last extent of a monolithic image gets longer.  A sparse
  * extent needs room in its grain directory; a flat one grows its file. */
 static int vmdk_truncate(struct bdev *bs, uint64_t size, bool shrink,
@@ -696,4 +731,5 @@ const struct driver drv_vmdk = {
     .block_status = vmdk_block_status,
     .truncate = vmdk_truncate,
     .get_info = vmdk_get_info,
+    .check = vmdk_check,
 };
