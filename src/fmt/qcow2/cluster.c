@@ -773,6 +773,18 @@ static int zero_slice(struct bdev *bs, uint64_t off, uint64_t len,
         }
         if (ne == e && nbm == bm)
             continue;
+        if (s->data_file && mode == Z_DISCARD && allocated) {
+            /* Keep a raw data file equal to what the guest reads. */
+            uint64_t h = t == QCOW2_C_NORMAL || t == QCOW2_C_ZERO_ALLOC ?
+                         (e & QCOW2_OFFSET_MASK) : (off / cs + k) * cs;
+            r = qcow2_ensure_size(s->data_file, h + cs, err);
+            if (r >= 0)
+                r = s->data_raw ?
+                    bdev_pwrite_zeroes(s->data_file, h, cs, BDEV_ZERO_MAY_UNMAP, err) :
+                    bdev_discard(s->data_file, h, cs, err);
+            if (r < 0)
+                goto free_out;
+        }
         l2_set(s, sl.t, i, ne, nbm);
         slice_touch(&sl, i);
         if (unmap && !s->data_file)
@@ -959,8 +971,9 @@ int qcow2_discard(struct bdev *bs, uint64_t off, uint64_t len,
 
 /* ---- compressed writes ---- */
 
-int qcow2_write_compressed(struct bdev *bs, uint64_t off, uint64_t len,
-                           const void *buf, struct err *err)
+static int write_compressed_cluster(struct bdev *bs, uint64_t off,
+                                    uint64_t len, const void *buf,
+                                    struct err *err)
 {
     struct qcow2_state *s = qcow2_st(bs);
     uint64_t cs = s->cluster_size;
@@ -973,9 +986,6 @@ int qcow2_write_compressed(struct bdev *bs, uint64_t off, uint64_t len,
     if (s->h.crypt_method)
         return err_set(err, -ENOTSUP, "qcow2: encrypted images are not "
                        "supported yet");
-    if (off % cs || (len != cs && (len > cs || off + len != bs->size)))
-        return err_set(err, -EINVAL, "Compressed writes must cover one "
-                       "whole cluster");
     uint8_t *in = calloc(1, cs), *out = malloc(cs);
     struct slice sl = { 0 };
     if (!in || !out) {
@@ -1024,6 +1034,28 @@ out:
     free(in);
     free(out);
     return r;
+}
+
+/* Whole clusters (the last one may end at the image end), each
+ * compressed on its own. */
+int qcow2_write_compressed(struct bdev *bs, uint64_t off, uint64_t len,
+                           const void *buf, struct err *err)
+{
+    struct qcow2_state *s = qcow2_st(bs);
+    uint64_t cs = s->cluster_size;
+    const uint8_t *p = buf;
+    if (off % cs || (len % cs && off + len != bs->size))
+        return err_set(err, -EINVAL, "Invalid argument");
+    while (len) {
+        uint64_t n = min_u64(len, cs);
+        int r = write_compressed_cluster(bs, off, n, p, err);
+        if (r < 0)
+            return r;
+        off += n;
+        p += n;
+        len -= n;
+    }
+    return 0;
 }
 
 /* ---- block status ---- */
