@@ -39,6 +39,7 @@ struct cli_open {
     bool no_backing;
     bool unsafe_backing;
     bool quiet;             /* suppress the raw-probing warning */
+    bool no_io;             /* metadata only (info): BDEV_O_NO_IO */
     enum cache_mode cache;
 };
 

@@ -234,7 +234,8 @@ static struct json_object *collect(const char *filename, const char *fmt,
         seen[nseen++] = strdup(name);
 
         struct cli_open o = { .fmt = format, .image_opts = image_opts,
-                              .force_share = force_share, .no_backing = true };
+                              .force_share = force_share, .no_backing = true,
+                              .no_io = true };
         struct bdev *bs = cli_open_image(name, &o);
         if (!bs)
             goto out;
