@@ -537,6 +537,23 @@ static int encryption_requested(struct kvlist *opts, bool *on,
     return 0;
 }
 
+/* Create the empty protocol file: the "size" option is the virtual size,
+ * not the file's. */
+static int create_empty_file(const char *filename, struct kvlist *opts,
+                             struct err *err)
+{
+    struct kvlist o = KVLIST_INIT;
+    int r = kv_copy(&o, opts);
+    if (r >= 0)
+        r = kv_set_u64(&o, "size", 0);
+    if (r < 0)
+        r = err_set(err, -ENOMEM, "Out of memory");
+    else
+        r = bdev_create_file(filename, &o, err);
+    kv_free(&o);
+    return r;
+}
+
 static int qcow_create(const char *filename, struct kvlist *opts,
                        struct err *err)
 {
@@ -592,7 +609,7 @@ static int qcow_create(const char *filename, struct kvlist *opts,
     st_be64(buf + 40, header_bytes);
 
     struct bdev *file = NULL;
-    r = bdev_create_file(filename, opts, err);
+    r = create_empty_file(filename, opts, err);
     if (r >= 0) {
         file = bdev_open_file(filename, BDEV_O_RDWR | BDEV_O_NO_LOCK, err);
         if (!file)

@@ -647,7 +647,10 @@ static int qed_get_info(struct bdev *bs, struct bdev_info *info,
     struct qed *s = bs->priv;
     (void)err;
     info->cluster_size = s->h.cluster_size;
-    info->dirty_flag = (s->h.features & QED_F_NEED_CHECK) != 0;
+    /* qemu-img reports false even for an image left with need-check set:
+     * QEMU drops the flag from its in-memory header when the open
+     * finishes (its idle timer path), before info asks. */
+    info->dirty_flag = false;
     return 0;
 }
 
@@ -851,6 +854,23 @@ static int qed_change_backing_file(struct bdev *bs, const char *file,
     return 0;
 }
 
+/* Create the empty protocol file: the "size" option is the virtual size,
+ * not the file's. */
+static int create_empty_file(const char *filename, struct kvlist *opts,
+                             struct err *err)
+{
+    struct kvlist o = KVLIST_INIT;
+    int r = kv_copy(&o, opts);
+    if (r >= 0)
+        r = kv_set_u64(&o, "size", 0);
+    if (r < 0)
+        r = err_set(err, -ENOMEM, "Out of memory");
+    else
+        r = bdev_create_file(filename, &o, err);
+    kv_free(&o);
+    return r;
+}
+
 static int qed_create(const char *filename, struct kvlist *opts,
                       struct err *err)
 {
@@ -864,10 +884,6 @@ static int qed_create(const char *filename, struct kvlist *opts,
         return r;
     const char *backing = kv_get(opts, "backing_file");
     const char *backing_fmt = kv_get(opts, "backing_fmt");
-    const char *pre = kv_peek(opts, "preallocation");
-    if (pre && strcmp(pre, "off"))
-        return err_set(err, -EINVAL, "Unsupported preallocation mode '%s'",
-                       pre);
     if (cluster > UINT32_MAX || !cluster_size_valid((uint32_t)cluster))
         return err_set(err, -EINVAL, "QED cluster size must be within range "
                        "[%u, %u] and power of 2", QED_MIN_CLUSTER,
@@ -904,7 +920,7 @@ static int qed_create(const char *filename, struct kvlist *opts,
     }
     header_encode(&h, hdr);
     memcpy(hdr + QED_HEADER_BYTES, backing ? backing : "", blen);
-    r = bdev_create_file(filename, opts, err);
+    r = create_empty_file(filename, opts, err);
     if (r < 0)
         goto out;
     file = bdev_open_file(filename, BDEV_O_RDWR | BDEV_O_NO_LOCK, err);

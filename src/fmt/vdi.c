@@ -564,23 +564,33 @@ static void make_uuid(uint8_t *u)
     u[8] = (uint8_t)((u[8] & 0x3f) | 0x80);    /* RFC 4122 variant */
 }
 
+/* Create the empty protocol file: the "size" option is the virtual size,
+ * not the file's. */
+static int create_empty_file(const char *filename, struct kvlist *opts,
+                             struct err *err)
+{
+    struct kvlist o = KVLIST_INIT;
+    int r = kv_copy(&o, opts);
+    if (r >= 0)
+        r = kv_set_u64(&o, "size", 0);
+    if (r < 0)
+        r = err_set(err, -ENOMEM, "Out of memory");
+    else
+        r = bdev_create_file(filename, &o, err);
+    kv_free(&o);
+    return r;
+}
+
 static int vdi_create(const char *filename, struct kvlist *opts,
                       struct err *err)
 {
     uint64_t size;
     bool is_static;
-    const char *pre;
     int r;
 
     if ((r = kv_get_size(opts, "size", 0, &size, err)) < 0 ||
         (r = kv_get_bool(opts, "static", false, &is_static, err)) < 0)
         return r;
-    pre = kv_peek(opts, "preallocation");
-    if (pre && strcmp(pre, "off") && strcmp(pre, "metadata"))
-        return err_set(err, -EINVAL, "Preallocation mode not supported for "
-                       "vdi");
-    if (pre && !strcmp(pre, "metadata"))
-        is_static = true;
     if (size > VDI_DISK_SIZE_MAX)
         return err_set(err, -ENOTSUP, "Unsupported VDI image size (size is "
                        "0x%" PRIx64 ", max supported is 0x%" PRIx64 ")",
@@ -613,7 +623,7 @@ static int vdi_create(const char *filename, struct kvlist *opts,
         file_len += (uint64_t)blocks * VDI_BLOCK_SIZE;
 
     struct bdev *file = NULL;
-    r = bdev_create_file(filename, opts, err);
+    r = create_empty_file(filename, opts, err);
     if (r >= 0) {
         file = bdev_open_file(filename, BDEV_O_RDWR | BDEV_O_NO_LOCK, err);
         if (!file)
