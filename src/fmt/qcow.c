@@ -335,38 +335,46 @@ static int qcow_read(struct bdev *bs, uint64_t off, uint64_t len, void *buf,
     return 0;
 }
 
-/* Point the L2 entry of guest offset `off` at `value`, allocating the L2
- * table (zeroed, at the end of the file) first when needed.  The data the
- * entry names is written before this is called. */
+/* Make sure guest offset `off` has an L2 table: a new one goes, zeroed, at
+ * the next cluster boundary of the file, before the data it will name (the
+ * layout QEMU produces), and the L1 entry is written once it is on disk. */
+static int ensure_l2(struct bdev *bs, uint64_t off, struct err *err)
+{
+    struct qcow *s = bs->priv;
+    uint64_t l1_idx = off >> (s->l2_bits + s->cluster_bits);
+    uint64_t bytes = s->l2_entries * 8;
+    uint8_t be[8];
+    if (s->l1[l1_idx])
+        return 0;
+    uint64_t l2_off = align_up(bs->file->size, s->cluster_size);
+    uint8_t *zero = calloc(1, bytes);
+    if (!zero)
+        return err_set(err, -ENOMEM, "Out of memory");
+    int r = bdev_pwrite(bs->file, l2_off, bytes, zero, err);
+    free(zero);
+    if (r >= 0)
+        r = bdev_flush(bs->file, err);
+    if (r < 0)
+        return r;
+    st_be64(be, l2_off);
+    r = bdev_pwrite(bs->file, s->l1_offset + l1_idx * 8, 8, be, err);
+    if (r < 0)
+        return r;
+    s->l1[l1_idx] = l2_off;
+    return 0;
+}
+
+/* Point the L2 entry of guest offset `off` (whose table exists) at
+ * `value`; the data it names is already written. */
 static int set_entry(struct bdev *bs, uint64_t off, uint64_t value,
                      struct err *err)
 {
     struct qcow *s = bs->priv;
     uint64_t l1_idx = off >> (s->l2_bits + s->cluster_bits);
     uint64_t l2_idx = (off >> s->cluster_bits) & (s->l2_entries - 1);
-    uint64_t bytes = s->l2_entries * 8;
     uint64_t *l2;
     uint8_t be[8];
-    int r;
-
-    if (!s->l1[l1_idx]) {
-        uint64_t l2_off = align_up(bs->file->size, s->cluster_size);
-        uint8_t *zero = calloc(1, bytes);
-        if (!zero)
-            return err_set(err, -ENOMEM, "Out of memory");
-        r = bdev_pwrite(bs->file, l2_off, bytes, zero, err);
-        free(zero);
-        if (r >= 0)
-            r = bdev_flush(bs->file, err);
-        if (r < 0)
-            return r;
-        st_be64(be, l2_off);
-        r = bdev_pwrite(bs->file, s->l1_offset + l1_idx * 8, 8, be, err);
-        if (r < 0)
-            return r;
-        s->l1[l1_idx] = l2_off;
-    }
-    r = get_l2(bs, s->l1[l1_idx], &l2, err);
+    int r = get_l2(bs, s->l1[l1_idx], &l2, err);
     if (r < 0)
         return r;
     st_be64(be, value);
@@ -408,6 +416,8 @@ static int write_cluster(struct bdev *bs, uint64_t off, uint64_t n,
         }
     }
     memcpy(buf + in, data, n);
+    if (r >= 0)
+        r = ensure_l2(bs, off, err);
     uint64_t host = align_up(bs->file->size, s->cluster_size);
     if (r >= 0)
         r = bdev_pwrite(bs->file, host, s->cluster_size, buf, err);
@@ -476,7 +486,12 @@ static int qcow_write_compressed(struct bdev *bs, uint64_t off, uint64_t len,
     free(in);
     if (zr != Z_STREAM_END || out >= s->cluster_size)
         return qcow_write(bs, off, len, data, err);
-    uint64_t host = bs->file->size;
+    r = ensure_l2(bs, off, err);
+    if (r < 0)
+        return r;
+    /* QEMU sees file lengths in whole sectors: compressed data starts at
+     * the next sector boundary. */
+    uint64_t host = align_up(bs->file->size, 512);
     r = bdev_pwrite(bs->file, host, out, s->zbuf, err);
     if (r >= 0 && bs->backing)
         r = bdev_flush(bs->file, err);

@@ -43,6 +43,7 @@ create_same a.qed -f qed -o backing_file=base.qed,backing_fmt=qed a.qed
 create_same a.qed -f qed -b base.raw -F raw a.qed 8M
 create_same a.qed -f qed -o cluster_size=1k a.qed 1M
 create_same a.qed -f qed -o table_size=3 a.qed 1M
+create_same a.qed -f qed -o cluster_size=64M a.qed 7M
 create_same a.qcow -f qcow a.qcow 1G
 create_same a.qcow -f qcow a.qcow 1000
 create_same a.qcow -f qcow -b base.qed -F qed a.qcow
