@@ -35,7 +35,7 @@ create_same() {
 create_same a.vdi -f vdi a.vdi 1G
 create_same a.vdi -f vdi -o static=on a.vdi 10M
 create_same a.vdi -f vdi -o static=off a.vdi 1000
-create_same a.vdi -f vdi a.vdi 100T
+create_same a.vdi -f vdi a.vdi 4T
 create_same a.vdi -f vdi -o static=on,size=3M a.vdi
 create_same a.qed -f qed a.qed 1G
 create_same a.qed -f qed -o cluster_size=128k,table_size=8 a.qed 1G
