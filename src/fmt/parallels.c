@@ -181,7 +181,9 @@ static int parallels_block_status(struct bdev *bs, uint64_t off, uint64_t len,
 const struct driver drv_parallels = {
     .name = "parallels",
     .kind = DRV_FORMAT,
-    .caps = DRV_READ_ONLY,
+    /* As in QEMU, the format takes backing files (none is named in the
+     * image, so unallocated clusters read as zeros). */
+    .caps = DRV_READ_ONLY | DRV_BACKING,
     .priv_size = sizeof(struct parallels),
     .probe = parallels_probe,
     .open = parallels_open,

@@ -1,0 +1,109 @@
+#!/bin/bash
+# parallels, bochs, cloop, dmg (read-only): parallels images made by
+# qemu-img read bit-exactly; bochs, cloop and dmg images built from their
+# published layouts (mkimg.py) read back as the raw bytes they were built
+# from; opening any of them for writing gives qemu-img's error; malformed
+# images are clean errors.
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../lib.sh"
+. "$HERE/fmt-hostile.sh"
+MKIMG="python3 $HERE/mkimg.py"
+
+# Parallels: both cluster sizes, data written by qemu-io, qemu's conversion
+# as the reference.
+for cs in 1M 64k; do
+    rm -f p.hdd ref.raw got.raw
+    $QEMU_IMG create -q -f parallels -o cluster_size=$cs p.hdd 8M || fail "create parallels"
+    $QEMU_IO -f parallels -c 'write -P 5 1M 100k' -c 'write -P 6 5000k 2M' \
+        -c 'write -P 7 8188k 4k' p.hdd >/dev/null
+    $QEMU_IMG convert -O raw p.hdd ref.raw
+    $QIMG convert -O raw p.hdd got.raw || check_fail "qimg read parallels $cs"
+    cmp -s ref.raw got.raw || check_fail "parallels $cs read differs"
+    same_as_qemu map --output=json p.hdd
+    same_as_qemu info p.hdd
+done
+same_as_qemu info --output=json p.hdd
+# A qimg round trip through raw and back to parallels with qemu-img.
+rm -f back.hdd; $QEMU_IMG convert -O parallels got.raw back.hdd
+images_equal got.raw back.hdd raw parallels
+
+# Source bytes: random data, zero runs (whole and partial extents), a tail.
+head -c 700k /dev/urandom > src.raw
+dd if=/dev/zero of=src.raw bs=4k seek=20 count=40 conv=notrunc status=none
+dd if=/dev/zero of=src.raw bs=512 seek=3 count=2 conv=notrunc status=none
+truncate -s 1M src.raw
+
+for f in bochs cloop dmg-rsrc dmg-xml; do
+    fmt=${f%-*}
+    img=img.$f
+    [ $fmt = dmg ] && img=img-$f.dmg
+    $MKIMG $f src.raw $img || fail "mkimg $f"
+    rm -f got.raw
+    $QIMG convert -f $fmt -O raw $img got.raw || check_fail "read $f"
+    cmp -s src.raw got.raw || check_fail "$f read differs"
+    # Probing: bochs by its header, dmg by its name, cloop by its preamble.
+    rm -f got.raw
+    $QIMG convert -O raw $img got.raw 2>/dev/null && cmp -s src.raw got.raw ||
+        check_fail "$f probed read differs"
+    # Writing is refused as qemu-img refuses it.
+    same_as_qemu resize -f $fmt $img 2M
+    run_tool w "$QIMG_IO" -f $fmt -c 'write 0 512' $img
+    expect_eq "$f write refused" "qimg-io: can't open device $img: Image is read-only" "$(cat w.err)"
+done
+# qemu-img reads what mkimg builds too (its dmg needs an extra module for
+# bzip2 chunks, so only bochs and cloop are compared here).
+for f in bochs cloop; do
+    rm -f q.raw; $QEMU_IMG convert -f $f -O raw img.$f q.raw
+    cmp -s src.raw q.raw || check_fail "mkimg's $f image is not what qemu-img reads"
+done
+$QIMG_IO -r -f parallels -c 'read -P 5 1M 100k' p.hdd | grep -q 'verification failed' &&
+    check_fail "parallels read through qimg-io"
+
+# lzfse chunks: a clear error, not garbage.
+$MKIMG dmg-xml src.raw lz.dmg lzfse
+clean_error "lzfse chunk" $QIMG convert -f dmg -O raw lz.dmg o.raw
+
+# Malformed images, at least five per format.
+for v in truncated bad-magic catalog-huge extent-not-pow2 catalog-small \
+         catalog-past-end extent-past-end; do
+    $MKIMG bochs src.raw bad.img $v
+    clean_error "bochs $v" $QIMG convert -f bochs -O raw bad.img o.raw
+done
+for v in truncated block-size-odd too-many-blocks not-monotonic past-end bad-zlib; do
+    $MKIMG cloop src.raw bad.img $v
+    clean_error "cloop $v" $QIMG convert -f cloop -O raw bad.img o.raw
+done
+for v in truncated no-koly rsrc-past-end chunk-past-end chunk-too-long overlap \
+         rsrc-bad-length; do
+    $MKIMG dmg-rsrc src.raw bad.dmg $v
+    clean_error "dmg $v" $QIMG convert -f dmg -O raw bad.dmg o.raw
+done
+$MKIMG dmg-xml src.raw bad.dmg xml-unterminated
+clean_error "dmg xml-unterminated" $QIMG convert -f dmg -O raw bad.dmg o.raw
+# Messages shared with qemu-img.
+for v in bad-magic catalog-huge extent-not-pow2 catalog-small; do
+    $MKIMG bochs src.raw bad.img $v
+    same_as_qemu convert -f bochs -O raw bad.img o.raw
+done
+for v in block-size-odd too-many-blocks not-monotonic; do
+    $MKIMG cloop src.raw bad.img $v
+    same_as_qemu convert -f cloop -O raw bad.img o.raw
+done
+
+cp p.hdd h.hdd
+bad() { cp p.hdd bad.hdd; patch_bytes bad.hdd "$@"; }
+rd() { clean_error "parallels $1" $QIMG convert -f parallels -O raw bad.hdd o.raw; }
+bad 0 '<I' 0x41414141;         rd "bad magic"
+bad 16 '<I' 3;                 rd "bad version"
+bad 28 '<I' 0;                 rd "zero cluster"
+bad 28 '<I' 0x7fffffff;        rd "huge cluster"
+bad 32 '<I' 0x10000000;        rd "BAT too large"
+bad 32 '<I' 0x01000000;        rd "BAT past the end"
+bad 64 '<I' 0x00ffffff;        rd "cluster past the end"
+head -c 40 p.hdd > bad.hdd;    rd "truncated"
+for spec in "16 <I 3" "28 <I 0" "28 <I 0x7fffffff" "32 <I 0x40000000"; do
+    bad $spec
+    same_as_qemu convert -f parallels -O raw bad.hdd o.raw
+done
+
+finish
