@@ -285,6 +285,8 @@ static int run(struct convert *c, int nsrc, char **names)
     if (c->target_is_zero && has_backing) {
         cli_error("Cannot use --target-is-zero when the destination image "
                   "has a backing file");
+        /* qemu-img 7.2 exits with 0 here. */
+        ret = 0;
         goto out;
     }
     if (nsrc > 1 && out_baseimg) {

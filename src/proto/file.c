@@ -347,6 +347,13 @@ static int file_create(const char *filename, struct kvlist *opts,
     r = do_prealloc(fd, 0, size, p, err);
     if (r == 0 && ftruncate(fd, (off_t)size) < 0)
         r = err_set_errno(err, -errno, "Could not resize file");
+    /* Like QEMU, allocate the first block with zeros so that the image's
+     * allocation (and O_DIRECT alignment probing) matches qemu-img's. */
+    if (r == 0 && size && p == PREALLOC_OFF) {
+        static const uint8_t zero[4096];
+        if (pwrite(fd, zero, (size_t)min_u64(size, sizeof(zero)), 0) < 0)
+            r = err_set_errno(err, -errno, "Could not write to '%s'", filename);
+    }
     close(fd);
     return r;
 }
