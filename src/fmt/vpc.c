@@ -19,6 +19,7 @@
 
 #include "util/align.h"
 #include "util/endian.h"
+#include "util/random.h"
 #include "util/zero.h"
 
 #define VHD_FOOTER_SIZE   512
@@ -522,8 +523,7 @@ static void vpc_make_footer(uint8_t *f, bool dynamic, uint64_t size,
     f[F_HEADS] = heads;
     f[F_SECS] = secs;
     st_be32(f + F_TYPE, dynamic ? VHD_TYPE_DYNAMIC : VHD_TYPE_FIXED);
-    for (int i = 0; i < 16; i++)
-        f[F_UUID + i] = (uint8_t)(rand() >> 7);
+    random_bytes(f + F_UUID, 16);
     f[F_UUID + 6] = (f[F_UUID + 6] & 0x0f) | 0x40;
     f[F_UUID + 8] = (f[F_UUID + 8] & 0x3f) | 0x80;
     vpc_update_footer_checksum(f);

@@ -9,14 +9,13 @@
 #include "fmt/vhdx/vhdx.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "util/align.h"
 #include "util/crc32c.h"
 #include "util/endian.h"
+#include "util/random.h"
 #include "util/zero.h"
 
 const uint8_t vhdx_guid_bat[16] = { 0x66, 0x77, 0xc2, 0x2d, 0x23, 0xf6, 0x00, 0x42,
@@ -44,13 +43,7 @@ const uint8_t vhdx_guid_parent[16] = { 0x2d, 0x5f, 0xd3, 0xa8, 0x0b, 0xb3, 0x4d,
 
 void vhdx_random_guid(uint8_t *g)
 {
-    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-    ssize_t n = fd >= 0 ? read(fd, g, 16) : -1;
-    if (fd >= 0)
-        close(fd);
-    if (n != 16)
-        for (int i = 0; i < 16; i++)
-            g[i] = (uint8_t)(rand() >> 5);
+    random_bytes(g, 16);
     g[7] = (uint8_t)((g[7] & 0x0f) | 0x40);
     g[8] = (uint8_t)((g[8] & 0x3f) | 0x80);
 }

@@ -13,6 +13,7 @@
 
 #include "util/align.h"
 #include "util/endian.h"
+#include "util/random.h"
 
 #define GRAIN_SECTORS   128
 #define DESC_SECTORS    20
@@ -201,7 +202,7 @@ static int parse_args(struct kvlist *opts, struct create_args *a,
         a->adapter = "ide";
     if (strcmp(a->adapter, "ide") && strcmp(a->adapter, "lsilogic") &&
         strcmp(a->adapter, "buslogic") && strcmp(a->adapter, "legacyESX"))
-        return err_set(err, -EINVAL, "Unknown adapter type: '%s'", a->adapter);
+        return err_set(err, -EINVAL, "invalid parameter value: %s", a->adapter);
     if (a->hw && !strcmp(a->hw, "undefined"))
         a->hw = NULL;
     if (compat6 && a->hw)
@@ -221,7 +222,7 @@ static int parse_args(struct kvlist *opts, struct create_args *a,
     } else if (!strcmp(a->sub, "streamOptimized")) {
         a->stream = true;
     } else if (strcmp(a->sub, "monolithicSparse")) {
-        return err_set(err, -EINVAL, "Unknown subformat: '%s'", a->sub);
+        return err_set(err, -EINVAL, "invalid parameter value: %s", a->sub);
     }
     if (a->backing && bfmt && strcmp(bfmt, "vmdk"))
         return err_set(err, -EINVAL, "backing_file must be a vmdk image");
@@ -281,7 +282,7 @@ int vmdk_create(const char *filename, struct kvlist *opts, struct err *err)
     if (r < 0)
         return r;
 
-    uint32_t cid = ((uint32_t)rand() << 16) ^ (uint32_t)rand() ^ (uint32_t)time(NULL);
+    uint32_t cid = random_u32();
     unsigned heads = strcmp(a.adapter, "ide") ? 255 : 16;
     uint64_t extent_max = a.split ? TWO_GB : a.size;
     int n_ext = a.size ? (int)div_round_up(a.size, extent_max ? extent_max : 1) : 1;

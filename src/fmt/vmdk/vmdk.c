@@ -17,6 +17,7 @@
 
 #include "util/align.h"
 #include "util/endian.h"
+#include "util/random.h"
 #include "util/zero.h"
 
 static int vmdk_probe(struct bdev *file, const uint8_t *buf, size_t len,
@@ -296,7 +297,7 @@ static int vmdk_update_cid(struct bdev *bs, struct vmdk *s, struct err *err)
     if (s->cid_updated || !s->desc_text)
         return 0;
     s->cid_updated = true;
-    uint32_t cid = ((uint32_t)rand() << 16) ^ (uint32_t)rand();
+    uint32_t cid = random_u32();
     char *t = vmdk_desc_set_cid(s->desc_text, cid);
     if (!t)
         return err_set(err, -ENOMEM, "Out of memory");
@@ -483,7 +484,7 @@ static int vmdk_block_status(struct bdev *bs, uint64_t off, uint64_t len,
             return r;
         unsigned f;
         if (host == 0)
-            f = bs->backing ? 0 : BS_ZERO;
+            f = 0;   /* the core resolves it through the backing chain */
         else if (host == 1)
             f = BS_ZERO | BS_ALLOCATED;
         else if (e->compressed)
@@ -543,6 +544,22 @@ static int vmdk_get_info(struct bdev *bs, struct bdev_info *info,
     if (s->n_ext && (s->ext[0].type == EXT_SPARSE || s->ext[0].type == EXT_COWD))
         info->cluster_size = (int64_t)s->ext[0].grain_bytes;
     return 0;
+}
+
+/* The descriptor file and every extent file it names. */
+static int64_t vmdk_allocated_size(struct bdev *bs)
+{
+    struct vmdk *s = bs->priv;
+    int64_t total = bdev_allocated_size(bs->file);
+    for (int i = 0; i < s->n_ext && total >= 0; i++) {
+        if (!s->ext[i].own_file)
+            continue;
+        int64_t n = bdev_allocated_size(s->ext[i].file);
+        if (n < 0)
+            return n;
+        total += n;
+    }
+    return total;
 }
 
 /* Every grain table and grain must lie inside its extent file. */
@@ -732,4 +749,5 @@ const struct driver drv_vmdk = {
     .truncate = vmdk_truncate,
     .get_info = vmdk_get_info,
     .check = vmdk_check,
+    .allocated_size = vmdk_allocated_size,
 };
