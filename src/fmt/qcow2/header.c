@@ -93,7 +93,8 @@ static int add_unknown(struct qcow2_exts *x, uint32_t type, const uint8_t *p,
 }
 
 int qcow2_exts_decode(const uint8_t *cl, size_t start, size_t end,
-                      struct qcow2_exts *x, struct err *err)
+                      uint32_t crypt_method, struct qcow2_exts *x,
+                      struct err *err)
 {
     size_t pos = start;
     while (pos < end) {
@@ -104,13 +105,13 @@ int qcow2_exts_decode(const uint8_t *cl, size_t start, size_t end,
         if (type == QCOW2_EXT_END)
             break;
         if (len > end - pos)
-            return err_set(err, -EINVAL, "ext_len too large");
+            return err_set(err, -EINVAL, "Header extension too large");
         const uint8_t *p = cl + pos;
         switch (type) {
         case QCOW2_EXT_BACKING_FMT:
-            if (len > 1023)
+            if (len >= 16)
                 return err_set(err, -EINVAL, "ERROR: ext_backing_format: len=%"
-                               PRIu32 " too large (>=%d)", len, 1023);
+                               PRIu32 " too large (>=%d)", len, 16);
             free(x->backing_fmt);
             x->backing_fmt = dup_str(p, len);
             if (!x->backing_fmt)
@@ -131,9 +132,12 @@ int qcow2_exts_decode(const uint8_t *cl, size_t start, size_t end,
             x->feature_table_len = len;
             break;
         case QCOW2_EXT_CRYPTO:
+            if (crypt_method != QCOW2_CRYPT_LUKS)
+                return err_set(err, -EINVAL, "CRYPTO header extension only "
+                               "expected with LUKS encryption method");
             if (len != 16)
-                return err_set(err, -EINVAL, "Unable to read CRYPTO header "
-                               "extension: Invalid argument");
+                return err_set(err, -EINVAL, "CRYPTO header extension size %"
+                               PRIu32 ", but expected size 16", len);
             x->has_crypto = true;
             x->crypto_offset = ld_be64(p);
             x->crypto_length = ld_be64(p + 8);

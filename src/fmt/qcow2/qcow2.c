@@ -154,17 +154,15 @@ static int validate_header(struct bdev *bs, struct err *err)
         return err_set(err, -EINVAL, "Reference count entry width too large; "
                        "may not exceed 64 bits");
     if (h->crypt_method > QCOW2_CRYPT_LUKS)
-        return err_set(err, -EINVAL, "Unsupported encryption method: %" PRIu32,
+        return err_set(err, -EINVAL, "Unsupported encryption method %" PRIu32,
                        h->crypt_method);
     if (h->incompat & QCOW2_INCOMPAT_COMPRESSION) {
         if (h->compression_type == QCOW2_COMPRESS_ZLIB)
             return err_set(err, -EINVAL, "qcow2: Compression type incompatible "
-                           "feature bit must not be set when compression type "
-                           "is zlib");
+                           "feature bit must not be set");
     } else if (h->compression_type != QCOW2_COMPRESS_ZLIB) {
         return err_set(err, -EINVAL, "qcow2: Compression type incompatible "
-                       "feature bit must be set when compression type is not "
-                       "zlib");
+                       "feature bit must be set");
     }
     if (h->compression_type > QCOW2_COMPRESS_ZSTD)
         return err_set(err, -EINVAL, "qcow2: unknown compression type: %u",
@@ -191,7 +189,7 @@ static int validate_header(struct bdev *bs, struct err *err)
     if (h->l1_table_offset % cs || h->l1_table_offset > INT64_MAX)
         return err_set(err, -EINVAL, "Active L1 table offset invalid");
     uint64_t per_l1 = s->l2_entries * cs;
-    if (h->size > (uint64_t)INT64_MAX - per_l1)
+    if (div_round_up(h->size, per_l1) > INT32_MAX)
         return err_set(err, -EFBIG, "Image is too big");
     if (div_round_up(h->size, per_l1) > h->l1_size)
         return err_set(err, -EINVAL, "L1 table is too small");
@@ -240,8 +238,8 @@ static int qcow2_open(struct bdev *bs, struct kvlist *opts, struct err *err)
     r = bdev_pread(bs->file, 0, min_u64(sizeof(first), flen), first, err);
     if (r < 0)
         goto fail;
-    r = qcow2_header_decode(first, min_u64(sizeof(first), flen) < 104 ? 0 :
-                            sizeof(first), &s->h, err);
+    /* Like qemu, a short file reads as zero-padded. */
+    r = qcow2_header_decode(first, flen >= 4 ? sizeof(first) : 0, &s->h, err);
     if (r < 0)
         goto fail;
     s->cluster_bits = s->h.cluster_bits;
@@ -272,7 +270,8 @@ static int qcow2_open(struct bdev *bs, struct kvlist *opts, struct err *err)
     size_t ext_end = s->h.backing_file_offset && s->h.backing_file_offset < s->cluster_size ?
                      (size_t)s->h.backing_file_offset : (size_t)s->cluster_size;
     if (s->h.header_length < ext_end) {
-        r = qcow2_exts_decode(cl, s->h.header_length, ext_end, &s->x, err);
+        r = qcow2_exts_decode(cl, s->h.header_length, ext_end,
+                              s->h.crypt_method, &s->x, err);
         if (r < 0)
             goto fail;
     }
@@ -282,14 +281,14 @@ static int qcow2_open(struct bdev *bs, struct kvlist *opts, struct err *err)
         r = -ENOTSUP;
         goto fail;
     }
+    if (s->ext_l2 && s->subcluster_size < 512) {
+        r = err_set(err, -EINVAL, "Unsupported subcluster size: %" PRIu64,
+                    s->subcluster_size);
+        goto fail;
+    }
     r = validate_header(bs, err);
     if (r < 0)
         goto fail;
-    if (s->ext_l2 && s->cluster_bits < 14) {
-        r = err_set(err, -EINVAL, "Extended L2 entries are only supported with "
-                    "cluster sizes of at least 16384 bytes");
-        goto fail;
-    }
     if ((s->h.incompat & QCOW2_INCOMPAT_CORRUPT) && rw) {
         r = err_set(err, -EACCES, "qcow2: Image is corrupt; cannot be opened "
                     "read/write");

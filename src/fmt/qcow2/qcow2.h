@@ -122,7 +122,8 @@ int qcow2_header_decode(const uint8_t *buf, size_t len, struct qcow2_header *h,
 /* Parse the extension area of the first cluster.  `end` is where it must
  * stop (backing file name offset or cluster end). */
 int qcow2_exts_decode(const uint8_t *cluster, size_t start, size_t end,
-                      struct qcow2_exts *x, struct err *err);
+                      uint32_t crypt_method, struct qcow2_exts *x,
+                      struct err *err);
 void qcow2_exts_free(struct qcow2_exts *x);
 /* Encode header + extensions + backing name into one zeroed cluster
  * buffer of `cluster_size` bytes; fills h->backing_file_offset/size. */

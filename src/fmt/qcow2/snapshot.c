@@ -38,7 +38,7 @@ static char *dup_bytes(const uint8_t *p, size_t n)
 
 /* Decode one entry at buf[*pos] (buf holds `len` bytes). */
 static int decode_entry(struct qcow2_state *s, const uint8_t *buf, size_t len,
-                        size_t *pos, struct qcow2_snapshot *sn,
+                        size_t *pos, uint32_t idx, struct qcow2_snapshot *sn,
                         struct err *err)
 {
     size_t p = *pos;
@@ -55,7 +55,8 @@ static int decode_entry(struct qcow2_state *s, const uint8_t *buf, size_t len,
     p += 40;
     if (extra > QCOW2_MAX_SNAPSHOT_EXTRA)
         return err_set(err, -EFBIG, "Too much extra metadata in snapshot "
-                       "table entry");
+                       "table entry %" PRIu32 "\nYou can force-remove this "
+                       "extra metadata with qemu-img check -r all", idx);
     if (len - p < (size_t)extra + id_len + name_len)
         return err_set(err, -EINVAL, "Snapshot table is truncated");
     const uint8_t *x = buf + p;
@@ -127,11 +128,9 @@ int qcow2_snapshots_load(struct bdev *bs, struct err *err)
     size_t pos = 0;
     for (uint32_t i = 0; i < n; i++) {
         s->nb_snapshots++;
-        r = decode_entry(s, buf, avail, &pos, &s->snapshots[i], err);
-        if (r < 0) {
-            err_prefix(err, "Failed to read snapshot table: ");
+        r = decode_entry(s, buf, avail, &pos, i, &s->snapshots[i], err);
+        if (r < 0)
             goto out;
-        }
     }
 out:
     free(buf);
