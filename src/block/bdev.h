@@ -214,4 +214,33 @@ int bdev_snapshot_list(struct bdev *bs, struct snapshot_info **list, int *count,
                        struct err *err);
 void snapshot_info_free(struct snapshot_info *list, int count);
 
+/* ---- Maintenance: check, snapshot changes (block/maint.c) ---- */
+
+struct check_result {
+    int corruptions, leaks, check_errors;
+    int corruptions_fixed, leaks_fixed;
+    int64_t image_end_offset;           /* 0 when unknown */
+    uint64_t total_clusters, allocated_clusters;
+    uint64_t fragmented_clusters, compressed_clusters;
+    bool has_bfi;                       /* the cluster counters are set */
+};
+#define CHECK_FIX_LEAKS  0x1
+#define CHECK_FIX_ERRORS 0x2
+
+/* Check (and with CHECK_FIX_* repair) an image.  -ENOTSUP when the format
+ * has no check.  Problems found are counted in `res` and described on
+ * stderr by the format, as qemu-img prints them; a negative return means
+ * the check itself could not complete. */
+int bdev_check(struct bdev *bs, struct check_result *res, unsigned fix,
+               struct err *err);
+
+/* Snapshot changes; -ENOTSUP when the format has no internal snapshots.
+ * `sn` gives id (may be empty: the format picks one), name and times. */
+int bdev_snapshot_create(struct bdev *bs, const struct snapshot_info *sn,
+                         struct err *err);
+int bdev_snapshot_apply(struct bdev *bs, const char *id_or_name,
+                        struct err *err);
+int bdev_snapshot_delete(struct bdev *bs, const char *id, const char *name,
+                         struct err *err);
+
 #endif

@@ -29,17 +29,6 @@ enum driver_kind { DRV_FORMAT, DRV_PROTOCOL };
 /* enum opt_type, struct opt_desc, struct bdev_info and struct
  * snapshot_info are in bdev.h (cli/ reads them too). */
 
-struct check_result {
-    int corruptions, leaks, check_errors;
-    int corruptions_fixed, leaks_fixed;
-    int64_t image_end_offset;           /* 0 when unknown */
-    uint64_t total_clusters, allocated_clusters;
-    uint64_t fragmented_clusters, compressed_clusters;
-    bool has_bfi;                       /* the cluster counters are set */
-};
-#define CHECK_FIX_LEAKS  0x1
-#define CHECK_FIX_ERRORS 0x2
-
 struct measure_info {
     uint64_t required, fully_allocated, bitmaps;
     bool has_bitmaps;

@@ -41,6 +41,7 @@ struct cli_open {
     bool quiet;             /* suppress the raw-probing warning */
     bool no_io;             /* metadata only (info): BDEV_O_NO_IO */
     enum cache_mode cache;
+    int extra_flags;        /* further BDEV_O_* bits (BDEV_O_CHECK) */
 };
 
 /* Open an image as qemu-img's commands do, printing the probing warning

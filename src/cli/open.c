@@ -17,7 +17,8 @@ struct bdev *cli_open_image(const char *filename, const struct cli_open *o)
               (o->force_share ? BDEV_O_SHARE : 0) |
               (o->no_backing ? BDEV_O_NO_BACKING : 0) |
               (o->unsafe_backing ? BDEV_O_UNSAFE_BACKING : 0) |
-              (o->no_io ? BDEV_O_NO_IO : 0);
+              (o->no_io ? BDEV_O_NO_IO : 0) |
+              o->extra_flags;
     if (o->image_opts) {
         if (o->fmt) {
             cli_error("--image-opts and --format are mutually exclusive");

@@ -289,7 +289,8 @@ static int qcow2_open(struct bdev *bs, struct kvlist *opts, struct err *err)
     r = validate_header(bs, err);
     if (r < 0)
         goto fail;
-    if ((s->h.incompat & QCOW2_INCOMPAT_CORRUPT) && rw) {
+    if ((s->h.incompat & QCOW2_INCOMPAT_CORRUPT) && rw &&
+        !(bs->flags & BDEV_O_CHECK)) {
         r = err_set(err, -EACCES, "qcow2: Image is corrupt; cannot be opened "
                     "read/write");
         goto fail;
@@ -434,4 +435,5 @@ const struct driver drv_qcow2 = {
     .measure = qcow2_measure,
     .snapshot_list = qcow2_snapshot_list,
     .snapshot_load = qcow2_snapshot_load,
+    .check = qcow2_check,
 };

@@ -386,4 +386,11 @@ int qcow2_get_info(struct bdev *bs, struct bdev_info *info, struct err *err);
 int qcow2_bitmaps_read(struct bdev *bs, struct qcow2_bitmap_info **list,
                        int *count, struct err *err);
 
+/* ---- check.c ---- */
+
+/* Consistency check and repair (qemu-img check semantics); messages go to
+ * stderr as qemu-img prints them. */
+int qcow2_check(struct bdev *bs, struct check_result *res, unsigned fix,
+                struct err *err);
+
 #endif

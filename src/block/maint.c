@@ -1,0 +1,45 @@
+/* maint: front doors for the maintenance operations (check, snapshot
+ * changes), answering -ENOTSUP for formats without them. */
+#include "block/driver.h"
+
+#include <errno.h>
+#include <string.h>
+
+int bdev_check(struct bdev *bs, struct check_result *res, unsigned fix,
+               struct err *err)
+{
+    memset(res, 0, sizeof(*res));
+    if (!bs->drv->check)
+        return -ENOTSUP;
+    return bs->drv->check(bs, res, fix, err);
+}
+
+static int no_snapshots(struct bdev *bs, struct err *err)
+{
+    return err_set(err, -ENOTSUP, "Block format '%s' used by device '' does "
+                   "not support internal snapshots", bs->drv->name);
+}
+
+int bdev_snapshot_create(struct bdev *bs, const struct snapshot_info *sn,
+                         struct err *err)
+{
+    if (!bs->drv->snapshot_create)
+        return no_snapshots(bs, err);
+    return bs->drv->snapshot_create(bs, sn, err);
+}
+
+int bdev_snapshot_apply(struct bdev *bs, const char *id_or_name,
+                        struct err *err)
+{
+    if (!bs->drv->snapshot_apply)
+        return no_snapshots(bs, err);
+    return bs->drv->snapshot_apply(bs, id_or_name, err);
+}
+
+int bdev_snapshot_delete(struct bdev *bs, const char *id, const char *name,
+                         struct err *err)
+{
+    if (!bs->drv->snapshot_delete)
+        return no_snapshots(bs, err);
+    return bs->drv->snapshot_delete(bs, id, name, err);
+}
