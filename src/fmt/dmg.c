@@ -323,7 +323,8 @@ static int dmg_open(struct bdev *bs, struct kvlist *opts, struct err *err)
         r = err_set(err, -EINVAL, "dmg: image has no block tables");
     if (r < 0)
         goto fail;
-    qsort(s->chunks, s->n, sizeof(*s->chunks), chunk_cmp);
+    if (s->n)
+        qsort(s->chunks, s->n, sizeof(*s->chunks), chunk_cmp);
     for (size_t i = 1; i < s->n; i++) {
         if (s->chunks[i - 1].sector + s->chunks[i - 1].sectors >
             s->chunks[i].sector) {

@@ -116,7 +116,11 @@ static int map_offset(struct bdev *bs, uint64_t off, uint64_t len,
     uint64_t in = off % s->cluster_size;
     *run = min_u64(len, s->cluster_size - in);
     *host = 0;
-    if (idx >= s->bat_entries || !s->bat[idx])
+    if (idx >= s->bat_entries) {
+        *run = len;     /* past the BAT: all unallocated */
+        return 0;
+    }
+    if (!s->bat[idx])
         return 0;
     uint64_t h = (uint64_t)s->bat[idx] * s->multiplier + in;
     if (h >= bs->file->size)
