@@ -373,8 +373,11 @@ static int slice_commit(struct bdev *bs, struct slice *sl, struct err *err)
     r = qcow2_write_l1(bs, sl->l1_idx, 1, err);
     if (r < 0)
         return r;
-    if (sl->old_l2)
-        r = qcow2_free_clusters(bs, sl->old_l2, 1, err);
+    if (sl->old_l2) {
+        r = qcow2_barrier(bs, err);
+        if (r >= 0)
+            r = qcow2_free_clusters(bs, sl->old_l2, 1, err);
+    }
     return r;
 }
 
@@ -594,11 +597,8 @@ static int write_slice(struct bdev *bs, uint64_t off, uint64_t len,
                 host += cs;
             }
     }
-    if (nalloc || sl.new_table) {
-        r = qcow2_barrier(bs, err);
-        if (r < 0)
-            goto out;
-    }
+    /* New clusters are unreferenced until the L2 update below, so their
+     * data and refcounts share the one flush that precedes it. */
     r = write_data(bs, pl, n, buf, off, err);
     if (r < 0)
         goto out;
@@ -613,9 +613,17 @@ static int write_slice(struct bdev *bs, uint64_t off, uint64_t len,
         }
     }
     if (changed || sl.new_table) {
-        r = qcow2_barrier(bs, err);
+        bool frees = false;
+        /* A new table is referenced only by the L1 write, which
+         * slice_commit precedes with its own flush. */
+        if (!sl.new_table)
+            r = qcow2_barrier(bs, err);
         if (r >= 0)
             r = slice_commit(bs, &sl, err);
+        for (int k = 0; k < n; k++)
+            frees |= pl[k].free_old;
+        if (r >= 0 && frees)
+            r = qcow2_barrier(bs, err);
         for (int k = 0; r >= 0 && k < n; k++)
             if (pl[k].free_old)
                 r = qcow2_free_l2_entry(bs, pl[k].old_entry, err);
@@ -789,11 +797,6 @@ static int zero_slice(struct bdev *bs, uint64_t off, uint64_t len,
         slice_touch(&sl, i);
         if (unmap && !s->data_file)
             freed[nfreed++] = e;
-    }
-    if (sl.new_table) {
-        r = qcow2_barrier(bs, err);
-        if (r < 0)
-            goto free_out;
     }
     r = slice_commit(bs, &sl, err);
     if (r >= 0 && nfreed)
