@@ -32,7 +32,8 @@ int bdev_snapshot_apply(struct bdev *bs, const char *id_or_name,
                         struct err *err)
 {
     if (!bs->drv->snapshot_apply)
-        return no_snapshots(bs, err);
+        return err_set(err, -ENOTSUP, "Block driver does not support "
+                       "snapshots");
     return bs->drv->snapshot_apply(bs, id_or_name, err);
 }
 

@@ -485,9 +485,8 @@ static uint64_t snapshot_table_bytes(const struct qcow2_state *s)
 {
     uint64_t n = 0;
     for (int i = 0; i < s->nb_snapshots; i++)
-        n += align_up(40 + (uint64_t)s->snapshots[i].extra_size +
-                      strlen(s->snapshots[i].id_str) +
-                      strlen(s->snapshots[i].name), 8);
+        n = align_up(n, 8) + 40 + (uint64_t)s->snapshots[i].extra_size +
+            strlen(s->snapshots[i].id_str) + strlen(s->snapshots[i].name);
     return n;
 }
 

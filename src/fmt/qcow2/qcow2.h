@@ -386,6 +386,15 @@ int qcow2_get_info(struct bdev *bs, struct bdev_info *info, struct err *err);
 int qcow2_bitmaps_read(struct bdev *bs, struct qcow2_bitmap_info **list,
                        int *count, struct err *err);
 
+/* ---- snapshot-write.c ---- */
+
+int qcow2_snapshot_create(struct bdev *bs, const struct snapshot_info *sn,
+                          struct err *err);
+int qcow2_snapshot_apply(struct bdev *bs, const char *id_or_name,
+                         struct err *err);
+int qcow2_snapshot_delete(struct bdev *bs, const char *id, const char *name,
+                          struct err *err);
+
 /* ---- check.c ---- */
 
 /* Consistency check and repair (qemu-img check semantics); messages go to
