@@ -249,12 +249,25 @@ static int vpc_read_bat(struct bdev *bs, struct vpc *s, uint64_t flen,
     return 0;
 }
 
+static int vpc_open_image(struct bdev *bs, struct err *err);
+
 static int vpc_open(struct bdev *bs, struct kvlist *opts, struct err *err)
+{
+    struct vpc *s = bs->priv;
+    (void)opts;
+    int r = vpc_open_image(bs, err);
+    if (r < 0) {
+        free(s->bat);
+        s->bat = NULL;
+    }
+    return r;
+}
+
+static int vpc_open_image(struct bdev *bs, struct err *err)
 {
     struct vpc *s = bs->priv;
     int64_t flen = bdev_file_length(bs->file);
     int r;
-    (void)opts;
 
     if (flen < 0)
         return err_set(err, (int)flen, "Could not get file size");

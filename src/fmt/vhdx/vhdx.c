@@ -392,13 +392,26 @@ static int read_bat(struct bdev *bs, struct vhdx *s, uint64_t flen,
     return r;
 }
 
+static int vhdx_open_image(struct bdev *bs, struct err *err);
+
 static int vhdx_open(struct bdev *bs, struct kvlist *opts, struct err *err)
+{
+    struct vhdx *s = bs->priv;
+    (void)opts;
+    int r = vhdx_open_image(bs, err);
+    if (r < 0) {
+        free(s->bat);
+        s->bat = NULL;
+    }
+    return r;
+}
+
+static int vhdx_open_image(struct bdev *bs, struct err *err)
 {
     struct vhdx *s = bs->priv;
     uint8_t sig[8];
     uint64_t size = 0;
     int r;
-    (void)opts;
 
     int64_t flen = bdev_file_length(bs->file);
     if (flen < 0)

@@ -179,6 +179,8 @@ static int open_sparse_file(struct bdev *bs, struct vmdk *s, struct err *err)
     return 0;
 }
 
+static void vmdk_close(struct bdev *bs);
+
 static int vmdk_open(struct bdev *bs, struct kvlist *opts, struct err *err)
 {
     struct vmdk *s = bs->priv;
@@ -218,6 +220,7 @@ static int vmdk_open(struct bdev *bs, struct kvlist *opts, struct err *err)
     }
     return 0;
 fail:
+    vmdk_close(bs);
     return r;
 }
 
@@ -233,6 +236,7 @@ static void vmdk_close(struct bdev *bs)
     free(s->ext);
     vmdk_desc_free(&s->desc);
     free(s->desc_text);
+    memset(s, 0, sizeof(*s));
 }
 
 static struct vmdk_extent *find_extent(struct vmdk *s, uint64_t off)
