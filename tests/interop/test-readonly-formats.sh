@@ -23,6 +23,22 @@ for cs in 1M 64k; do
     same_as_qemu info p.hdd
 done
 same_as_qemu info --output=json p.hdd
+# The older "WithoutFreeSpace" flavour counts BAT offsets in sectors.
+python3 - <<'PY' || fail "v1 parallels"
+import struct
+d = bytearray(open("p.hdd", "rb").read())
+tracks, entries = struct.unpack_from("<II", d, 28)
+d[0:16] = b"WithoutFreeSpace"
+for i in range(entries):
+    (e,) = struct.unpack_from("<I", d, 64 + 4 * i)
+    struct.pack_into("<I", d, 64 + 4 * i, e * tracks)
+open("v1.hdd", "wb").write(d)
+PY
+rm -f got.raw
+$QIMG convert -f parallels -O raw v1.hdd got.raw || check_fail "read v1 parallels"
+cmp -s ref.raw got.raw || check_fail "v1 parallels read differs"
+rm -f q.raw; $QEMU_IMG convert -f parallels -O raw v1.hdd q.raw
+cmp -s ref.raw q.raw || check_fail "qemu-img reads the v1 image differently"
 # A qimg round trip through raw and back to parallels with qemu-img.
 rm -f back.hdd; $QEMU_IMG convert -O parallels got.raw back.hdd
 images_equal got.raw back.hdd raw parallels
