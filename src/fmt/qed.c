@@ -830,12 +830,14 @@ static int qed_change_backing_file(struct bdev *bs, const char *file,
     if (file && h.compat_features)
         return err_set(err, -ENOTSUP, "Operation not supported");
     h.features &= ~(QED_F_BACKING_FILE | QED_F_BACKING_NO_PROBE);
-    h.backing_off = 0;
-    h.backing_len = 0;
-    if (file && *file) {
+    if (file && !*file)
+        file = NULL;
+    len = file ? strlen(file) : 0;
+    /* The name always follows the header, as QEMU writes it. */
+    h.backing_off = QED_HEADER_BYTES;
+    h.backing_len = (uint32_t)len;
+    if (file) {
         h.features |= QED_F_BACKING_FILE;
-        h.backing_off = QED_HEADER_BYTES;
-        h.backing_len = (uint32_t)len;
         if (fmt && !strcmp(fmt, "raw"))
             h.features |= QED_F_BACKING_NO_PROBE;
     }
@@ -848,6 +850,8 @@ static int qed_change_backing_file(struct bdev *bs, const char *file,
     memcpy(buf + QED_HEADER_BYTES, file ? file : "", len);
     int r = bdev_pwrite(bs->file, 0, QED_HEADER_BYTES + len, buf, err);
     free(buf);
+    if (r >= 0)
+        r = bdev_flush(bs->file, err);
     if (r < 0)
         return r;
     s->h = h;
