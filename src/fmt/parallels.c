@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,7 +22,10 @@
 #define PRL_VERSION    2
 #define PRL_HEADER     64
 
+#define PRL_INUSE      0x746f6e59u     /* opened for writing, not closed */
+
 struct parallels {
+    bool unclean;           /* header still says "in use" */
     uint64_t cluster_size;
     uint64_t multiplier;    /* bytes per unit of a BAT entry */
     uint32_t bat_entries;
@@ -71,6 +75,7 @@ static int parallels_open(struct bdev *bs, struct kvlist *opts,
     if (tracks > INT32_MAX / 513)
         return err_set(err, -EFBIG, "Invalid image: Too big cluster");
     s->cluster_size = (uint64_t)tracks * 512;
+    s->unclean = ld_le32(h + 44) == PRL_INUSE;
     s->bat_entries = ld_le32(h + 32);
     if (s->bat_entries > INT32_MAX / 4)
         return err_set(err, -EFBIG, "Catalog too large");
@@ -182,6 +187,48 @@ static int parallels_block_status(struct bdev *bs, uint64_t off, uint64_t len,
     return 0;
 }
 
+/* The findings and messages of qemu-img check (repair needs write
+ * support, which this driver does not have). */
+static int parallels_check(struct bdev *bs, struct check_result *res,
+                           unsigned fix, struct err *err)
+{
+    struct parallels *s = bs->priv;
+    uint64_t size = bs->file->size, high = 0, prev = 0;
+    if (fix)
+        return err_set(err, -EACCES, "Image is read-only");
+    if (s->unclean) {
+        fprintf(stderr, "ERROR image was not closed correctly\n");
+        res->corruptions++;
+    }
+    res->has_bfi = true;
+    res->total_clusters = s->bat_entries;
+    for (uint32_t i = 0; i < s->bat_entries; i++) {
+        uint64_t off = (uint64_t)s->bat[i] * s->multiplier;
+        if (off == 0) {
+            prev = 0;
+            continue;
+        }
+        if (off > size) {
+            fprintf(stderr, "ERROR cluster %" PRIu32 " is outside image\n", i);
+            res->corruptions++;
+        }
+        res->allocated_clusters++;
+        if (off > high)
+            high = off;
+        if (prev && prev + s->cluster_size != off)
+            res->fragmented_clusters++;
+        prev = off;
+    }
+    res->image_end_offset = (int64_t)(high + s->cluster_size);
+    if (size > high + s->cluster_size) {
+        uint64_t extra = size - (high + s->cluster_size);
+        fprintf(stderr, "ERROR space leaked at the end of the image %" PRIu64
+                "\n", extra);
+        res->leaks += (int)div_round_up(extra, s->cluster_size);
+    }
+    return 0;
+}
+
 const struct driver drv_parallels = {
     .name = "parallels",
     .kind = DRV_FORMAT,
@@ -194,4 +241,5 @@ const struct driver drv_parallels = {
     .close = parallels_close,
     .read = parallels_read,
     .block_status = parallels_block_status,
+    .check = parallels_check,
 };

@@ -52,6 +52,17 @@ cp c1.qed r.qed; $QIMG check -r all r.qed >/dev/null
 $QEMU_IMG check r.qed >/dev/null 2>&1
 expect_eq "qemu-img check after repair" 3 $?
 
+# parallels (read-only here): clean, leaked tail, left in use with a
+# cluster outside the file
+$QEMU_IMG create -q -f parallels p.hdd 8M
+$QEMU_IO -f parallels -c 'write 1M 64k' -c 'write 5M 2M' p.hdd >/dev/null
+cp p.hdd p1.hdd; truncate -s +100k p1.hdd
+cp p.hdd p2.hdd; patch_bytes p2.hdd 44 '<I' 0x746f6e59; patch_bytes p2.hdd 76 '<I' 999
+for img in p.hdd p1.hdd p2.hdd; do
+    same_as_qemu check $img
+    same_as_qemu check --output=json $img
+done
+
 # formats without checks
 $QEMU_IMG create -q -f qcow b.qcow 8M
 $QEMU_IO -f qcow -c 'write 0 200k' -c 'write 3M 64k' b.qcow >/dev/null
