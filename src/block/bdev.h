@@ -234,6 +234,14 @@ struct check_result {
 int bdev_check(struct bdev *bs, struct check_result *res, unsigned fix,
                struct err *err);
 
+/* The stored backing name of `bs` resolved against its directory
+ * (caller frees); NULL when it has none. */
+char *bdev_backing_path(const struct bdev *bs);
+
+/* Unallocate every cluster of `bs` so that it reads from its backing file
+ * again; -ENOTSUP when the format cannot. */
+int bdev_make_empty(struct bdev *bs, struct err *err);
+
 /* Snapshot changes; -ENOTSUP when the format has no internal snapshots.
  * `sn` gives id (may be empty: the format picks one), name and times. */
 int bdev_snapshot_create(struct bdev *bs, const struct snapshot_info *sn,

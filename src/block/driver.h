@@ -85,6 +85,8 @@ struct driver {
 
     int (*check)(struct bdev *bs, struct check_result *res, unsigned fix,
                  struct err *err);
+    /* Unallocate everything so reads go to the backing file (commit). */
+    int (*make_empty)(struct bdev *bs, struct err *err);
     /* `in` may be NULL (measure --size); `size` is the virtual size. */
     int (*measure)(struct kvlist *opts, struct bdev *in, uint64_t size,
                    struct measure_info *out, struct err *err);

@@ -44,3 +44,19 @@ int bdev_snapshot_delete(struct bdev *bs, const char *id, const char *name,
         return no_snapshots(bs, err);
     return bs->drv->snapshot_delete(bs, id, name, err);
 }
+
+int bdev_make_empty(struct bdev *bs, struct err *err)
+{
+    if (!bs->drv->make_empty)
+        return -ENOTSUP;
+    if (bs->read_only || !(bs->flags & BDEV_O_RDWR))
+        return err_set(err, -EACCES, "Image is read-only");
+    return bs->drv->make_empty(bs, err);
+}
+
+char *bdev_backing_path(const struct bdev *bs)
+{
+    if (!bs->backing_file || !bs->backing_file[0])
+        return NULL;
+    return bdev_resolve_backing(bs, bs->backing_file);
+}

@@ -395,6 +395,12 @@ int qcow2_snapshot_apply(struct bdev *bs, const char *id_or_name,
 int qcow2_snapshot_delete(struct bdev *bs, const char *id, const char *name,
                           struct err *err);
 
+/* ---- make-empty.c ---- */
+
+/* Unallocate every cluster of the active layer (reads go to the backing
+ * file again); crash-safe order, leaks at worst. */
+int qcow2_make_empty(struct bdev *bs, struct err *err);
+
 /* ---- check.c ---- */
 
 /* Consistency check and repair (qemu-img check semantics); messages go to
