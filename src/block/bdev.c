@@ -1,6 +1,7 @@
 /* bdev: opening images (protocol node, format probing, format node,
  * backing chain with loop detection) and closing them. */
 #include "block/driver.h"
+#include "block/lock.h"
 #include "block/registry.h"
 
 #include <errno.h>
@@ -28,6 +29,7 @@ static struct bdev *node_new(const struct driver *drv, const char *filename,
         goto oom;
     bs->drv = drv;
     bs->align = 1;
+    bs->lock_fd = -1;
     pthread_mutex_init(&bs->lock, NULL);
     kv_init(&bs->opts);
     bs->filename = strdup(filename ? filename : "");
@@ -260,7 +262,8 @@ static struct bdev *open_image(struct kvlist *opts, const char *fmt, int flags,
     }
     kv_del(&fopts, "driver");
     kv_del(&fopts, "filename");
-    file = open_protocol(fdrv, ffn, &fopts, flags, cache, err);
+    file = open_protocol(fdrv, ffn, &fopts, flags | BDEV_O_LOCK_LATER, cache,
+                         err);
     free(fdrv);
     fdrv = NULL;
     free(ffn);
@@ -299,7 +302,17 @@ static struct bdev *open_image(struct kvlist *opts, const char *fmt, int flags,
     /* "driver" was consumed above; the node's options are the rest. */
     kv_del(opts, "driver");
     kv_copy(&bs->opts, opts);
-    r = drv->open(bs, &bs->opts, err);
+    /* Lock the protocol node now that the format is known: a format with
+     * metadata in its file needs that file unchanged by others (raw shares
+     * everything), as QEMU does. */
+    r = 0;
+    if (bs->file->lock_fd >= 0)
+        r = lock_apply(bs->file->lock_fd, bs->file->filename,
+                       lock_set_node(flags & BDEV_O_RDWR, flags & BDEV_O_RESIZE,
+                                     strcmp(drv->name, "raw") != 0,
+                                     flags & BDEV_O_SHARE), err);
+    if (r == 0)
+        r = drv->open(bs, &bs->opts, err);
     if (r < 0) {
         if (!err->code)
             err_set(err, r, "Could not open image");

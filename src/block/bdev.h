@@ -40,6 +40,9 @@ int cache_mode_parse(const char *s, enum cache_mode *out, struct err *err);
 #define BDEV_O_NO_IO       0x0020  /* metadata only (info): skip data checks */
 #define BDEV_O_CHECK       0x0040  /* opened for check: tolerate corruption */
 #define BDEV_O_UNSAFE_BACKING 0x0080 /* tolerate a missing backing file */
+#define BDEV_O_RESIZE      0x0100  /* the caller will resize (takes the lock) */
+#define BDEV_O_LOCK_LATER  0x0200  /* internal: a protocol node under a format
+                                      gets its locks once the format is known */
 
 struct bdev {
     const struct driver *drv;
@@ -61,6 +64,8 @@ struct bdev {
     bool probed_raw;            /* raw was guessed: protect block 0 */
     bool read_only;
 
+    int lock_fd;                /* protocol fd holding QEMU-style locks,
+                                   or -1 */
     pthread_mutex_t lock;       /* taken around calls into drivers that are
                                    not DRV_THREAD_SAFE */
     struct kvlist opts;         /* options still addressed to this node */

@@ -49,6 +49,29 @@ static int byte_held_elsewhere(int fd, int off)
     return fl.l_type != F_UNLCK;
 }
 
+struct lock_set lock_set_node(bool write, bool resize, bool format_meta,
+                              bool share)
+{
+    struct lock_set s = { 1u << LOCK_PERM_CONSISTENT_READ, 0 };
+    if (write) {
+        s.perms |= 1u << LOCK_PERM_WRITE;
+        if (resize || format_meta)
+            s.perms |= 1u << LOCK_PERM_RESIZE;
+    }
+    if (format_meta && !share)
+        s.unshared = 1u << LOCK_PERM_WRITE | 1u << LOCK_PERM_RESIZE;
+    return s;
+}
+
+static int conflict(const char *what, int i, const char *filename,
+                    struct err *err)
+{
+    return err_set(err, -EAGAIN,
+                   "Failed to get %s\"%s\" lock\n"
+                   "Is another process using the image [%s]?",
+                   what, perm_names[i], filename);
+}
+
 int lock_apply(int fd, const char *filename, struct lock_set set,
                struct err *err)
 {
@@ -56,33 +79,29 @@ int lock_apply(int fd, const char *filename, struct lock_set set,
         if (set.perms & (1u << i)) {
             int r = byte_held_elsewhere(fd, SHARED_BASE + i);
             if (r > 0)
-                return err_set(err, -EAGAIN,
-                               "Failed to get \"%s\" lock\n"
-                               "Is another process using the image [%s]?",
-                               perm_names[i], filename);
-        }
-        if (set.unshared & (1u << i)) {
-            int r = byte_held_elsewhere(fd, PERM_BASE + i);
-            if (r > 0)
-                return err_set(err, -EAGAIN,
-                               "Failed to get shared \"%s\" lock\n"
-                               "Is another process using the image [%s]?",
-                               perm_names[i], filename);
+                return conflict("", i, filename, err);
         }
     }
     for (int i = 0; i < LOCK_PERM_COUNT; i++) {
-        int r = 0;
+        if (set.unshared & (1u << i)) {
+            int r = byte_held_elsewhere(fd, PERM_BASE + i);
+            if (r > 0)
+                return conflict("shared ", i, filename, err);
+        }
+    }
+    for (int i = 0; i < LOCK_PERM_COUNT; i++) {
+        int r = 0, off = PERM_BASE + i;
         if (set.perms & (1u << i))
-            r = byte_lock(fd, PERM_BASE + i, F_RDLCK);
+            r = byte_lock(fd, off, F_RDLCK);
         if (r == 0 && (set.unshared & (1u << i)))
-            r = byte_lock(fd, SHARED_BASE + i, F_RDLCK);
+            r = byte_lock(fd, off = SHARED_BASE + i, F_RDLCK);
         if (r == -EAGAIN || r == -EACCES)
             return err_set(err, -EAGAIN,
                            "Failed to lock byte %d\n"
                            "Is another process using the image [%s]?",
-                           PERM_BASE + i, filename);
+                           off, filename);
         if (r < 0 && r != -EINVAL && r != -ENOTSUP)
-            return err_set_errno(err, r, "Failed to lock byte %d", PERM_BASE + i);
+            return err_set_errno(err, r, "Failed to lock byte %d", off);
     }
     return 0;
 }

@@ -27,7 +27,19 @@ struct lock_set {
  * shares everything. */
 struct lock_set lock_set_for(bool write, bool share);
 
+/* The set QEMU uses on a protocol node.  Every open takes "consistent
+ * read"; writing adds "write", and "resize" when the caller resizes
+ * (BDEV_O_RESIZE) or a format other than raw sits on top.  A format other
+ * than raw also refuses to share "write" and "resize" (even read-only),
+ * unless `share` (-U).  Raw and direct protocol opens share everything. */
+struct lock_set lock_set_node(bool write, bool resize, bool format_meta,
+                              bool share);
+
 /* Check for conflicts with other processes, then take the locks on `fd`.
+ * Locks already held on `fd` are kept, so a node's set can be widened
+ * once its format is known.  Conflicts are checked as QEMU does: every
+ * wanted permission first ("Failed to get \"write\" lock"), then every
+ * unshared one ("Failed to get shared \"write\" lock").
  * On conflict: -EAGAIN with qemu-img's message naming `filename`. */
 int lock_apply(int fd, const char *filename, struct lock_set set,
                struct err *err);

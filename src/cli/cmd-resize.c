@@ -80,7 +80,8 @@ int cmd_resize(int argc, char **argv)
         return 1;
     }
 
-    struct cli_open o = { .fmt = fmt, .image_opts = image_opts, .writable = true };
+    struct cli_open o = { .fmt = fmt, .image_opts = image_opts, .writable = true,
+                          .extra_flags = BDEV_O_RESIZE };
     struct bdev *bs = cli_open_image(filename, &o);
     if (!bs)
         return 1;

@@ -34,6 +34,9 @@ struct bdev *cli_open_image(const char *filename, const struct cli_open *o)
         bs = bdev_open(filename, &a, &warning, &err);
     }
     if (!bs) {
+        /* qemu-img warns when it probes, before a later failure */
+        if (warning && o->writable && !o->quiet)
+            fprintf(stderr, "%s\n", warning);
         cli_report_prefixed(&err, "Could not open '%s': ", filename);
         free(warning);
         return NULL;

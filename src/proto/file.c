@@ -75,8 +75,14 @@ static int file_open(struct bdev *bs, struct kvlist *opts, struct err *err)
     }
     bs->align = s->direct ? 512 : 1;
     if (!(bs->flags & BDEV_O_NO_LOCK) && !(locking && !strcmp(locking, "off"))) {
-        struct lock_set ls = lock_set_for(write, bs->flags & BDEV_O_SHARE);
-        r = lock_apply(s->fd, bs->filename, ls, err);
+        /* Under a format, bdev.c locks once the format is known, as QEMU
+         * settles permissions after probing. */
+        struct lock_set ls = lock_set_node(write, bs->flags & BDEV_O_RESIZE,
+                                           false, bs->flags & BDEV_O_SHARE);
+        r = (bs->flags & BDEV_O_LOCK_LATER) ? 0
+            : lock_apply(s->fd, bs->filename, ls, err);
+        if (r == 0)
+            bs->lock_fd = s->fd;
         if (r < 0)
             goto fail;
     }
