@@ -8,7 +8,11 @@ command -v qemu-nbd >/dev/null || fail "qemu-nbd not installed"
 
 NBD_PID=
 stop_nbd() {
-    if [ -n "$NBD_PID" ]; then kill "$NBD_PID" 2>/dev/null; NBD_PID=; sleep 0.2; fi
+    [ -n "$NBD_PID" ] || return 0
+    kill "$NBD_PID" 2>/dev/null
+    local n=0
+    while kill -0 "$NBD_PID" 2>/dev/null && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+    NBD_PID=
 }
 trap 'stop_nbd; rm -rf "$T"' EXIT
 start_nbd() { # start_nbd ARGS... : qemu-nbd holding an image until stop_nbd
@@ -19,6 +23,11 @@ start_nbd() { # start_nbd ARGS... : qemu-nbd holding an image until stop_nbd
 locks_of() { # the OFD lock bytes held on file $1, one "start-end" per line
     local ino; ino=$(stat -c %i "$1")
     awk -v ino=":$ino" '$2 == "OFDLCK" && index($6, ino) && substr($6, length($6) - length(ino) + 1) == ino { print $7 "-" $8 }' /proc/locks | sort -u | tr '\n' ' '
+}
+
+wait_locked() { # wait (up to 10 s) until someone holds locks on file $1
+    local n=0
+    while [ -z "$(locks_of "$1")" ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
 }
 
 "$QEMU_IMG" create -q -f raw l.raw 1M
@@ -54,10 +63,10 @@ for spec in "-f raw l.raw" "-r -f raw l.raw" "-f qcow2 l.qcow2" \
             "-r -f qcow2 l.qcow2" "-r -U -f qcow2 l.qcow2" "-f file l.raw"; do
     # shellcheck disable=SC2086
     set -- $spec; img=${!#}
-    (sleep 1 | "$QEMU_IO" $spec >/dev/null 2>&1) & p=$!
-    sleep 0.5; ref=$(locks_of "$img"); wait $p
-    (sleep 1 | "$QIMG_IO" $spec >/dev/null 2>&1) & p=$!
-    sleep 0.5; got=$(locks_of "$img"); wait $p
+    (sleep 2 | "$QEMU_IO" $spec >/dev/null 2>&1) & p=$!
+    wait_locked "$img"; sleep 0.2; ref=$(locks_of "$img"); wait $p
+    (sleep 2 | "$QIMG_IO" $spec >/dev/null 2>&1) & p=$!
+    wait_locked "$img"; sleep 0.2; got=$(locks_of "$img"); wait $p
     [ -n "$ref" ] || check_fail "qemu-io $spec took no locks?"
     expect_eq "lock bytes for $spec" "$ref" "$got"
 done
@@ -65,8 +74,8 @@ done
 # qemu-img sees qimg's locks: with qimg-io holding qcow2 read-write,
 # qemu-img is refused exactly as when qemu-io holds it
 for holder in "$QEMU_IO" "$QIMG_IO"; do
-    (sleep 1.5 | "$holder" -f qcow2 l.qcow2 >/dev/null 2>&1) & p=$!
-    sleep 0.5
+    (sleep 3 | "$holder" -f qcow2 l.qcow2 >/dev/null 2>&1) & p=$!
+    wait_locked l.qcow2
     "$QEMU_IMG" info l.qcow2 >/dev/null 2>"$T/h.err"; echo "rc=$?" >>"$T/h.err"
     "$QEMU_IMG" info -U l.qcow2 >/dev/null 2>>"$T/h.err"; echo "rc=$?" >>"$T/h.err"
     "$QEMU_IMG" resize -f raw l.raw 2M >/dev/null 2>>"$T/h.err"; echo "rc=$?" >>"$T/h.err"
