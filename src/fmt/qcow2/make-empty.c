@@ -2,9 +2,9 @@
  * reads entirely from its backing file again (commit without -d).
  *
  * Each L1 entry is cleared on disk first; only then are the references
- * the dropped L2 table made released (its data clusters and the table
- * itself when the table was the active layer's alone, just one reference
- * to the table when a snapshot shares it).  A crash leaves leaks only. */
+ * made through it released: one on every data cluster the L2 table names
+ * (refcounts count each L1's walk through a table) and one on the table.
+ * A crash leaves leaks only. */
 #include "fmt/qcow2/qcow2.h"
 
 #include <errno.h>
@@ -24,17 +24,12 @@ int qcow2_make_empty(struct bdev *bs, struct err *err)
         return err_set(err, -EACCES, "Image is read-only");
     }
     for (uint32_t i = 0; i < s->l1_size; i++) {
-        uint64_t l2 = s->l1[i] & QCOW2_OFFSET_MASK, rc = 0;
+        uint64_t l2 = s->l1[i] & QCOW2_OFFSET_MASK;
         if (!l2)
             continue;
-        r = qcow2_get_refcount(bs, l2 >> s->cluster_bits, &rc, err);
+        r = bdev_pread(bs->file, l2, s->cluster_size, t, err);
         if (r < 0)
             break;
-        if (rc == 1) {
-            r = bdev_pread(bs->file, l2, s->cluster_size, t, err);
-            if (r < 0)
-                break;
-        }
         s->l1[i] = 0;
         r = qcow2_write_l1(bs, i, 1, err);
         if (r >= 0)
@@ -42,7 +37,7 @@ int qcow2_make_empty(struct bdev *bs, struct err *err)
         qcow2_cache_drop(&s->l2_cache, l2);
         if (r < 0)
             break;
-        if (rc == 1) {
+        {
             for (uint64_t j = 0; j < s->l2_entries && r >= 0; j++) {
                 uint64_t e = ld_be64(t + j * s->l2_entry_size);
                 enum qcow2_ctype ty = qcow2_l2_classify(e, s->ext_l2,

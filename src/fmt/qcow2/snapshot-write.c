@@ -125,29 +125,136 @@ static int write_table(struct bdev *bs, struct qcow2_snapshot *list, int n,
 
 /* ---- refcounts of everything an L1 table references ---- */
 
-static int change_entry_refcount(struct bdev *bs, uint64_t ent, int addend,
-                                 struct err *err)
+/* Host clusters referenced by one L2 table, collected so that refcount
+ * changes go out as few contiguous writes, right before the L2 table's
+ * flags are rewritten: the stretch where stored refcounts and "copied"
+ * flags disagree stays a few system calls long. */
+struct clist {
+    uint64_t *v;
+    size_t n, cap;
+};
+
+static int clist_add(struct clist *l, uint64_t c)
 {
-    struct qcow2_state *s = qcow2_st(bs);
-    if (!addend)
-        return 0;
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 256;
+        uint64_t *p = realloc(l->v, nc * sizeof(*p));
+        if (!p)
+            return -ENOMEM;
+        l->v = p;
+        l->cap = nc;
+    }
+    l->v[l->n++] = c;
+    return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Collect the host clusters entry `ent` references. */
+static int collect_entry(struct qcow2_state *s, uint64_t ent, struct clist *l)
+{
     if (ent & QCOW2_OFLAG_COMPRESSED) {
         uint64_t coff = ent & s->coffset_mask;
         uint64_t nsec = ((ent >> s->csize_shift) & s->csize_mask) + 1;
         uint64_t end = (coff & ~511ull) + nsec * 512;
-        uint64_t first = coff >> s->cluster_bits;
-        uint64_t last = (end - 1) >> s->cluster_bits;
-        return qcow2_update_refcount(bs, first, last - first + 1, addend, err);
+        for (uint64_t c = coff >> s->cluster_bits;
+             c <= (end - 1) >> s->cluster_bits; c++)
+            if (clist_add(l, c) < 0)
+                return -ENOMEM;
+        return 0;
     }
     uint64_t off = ent & QCOW2_OFFSET_MASK;
     if (!off || s->data_file)
         return 0;
-    return qcow2_update_refcount(bs, off >> s->cluster_bits, 1, addend, err);
+    return clist_add(l, off >> s->cluster_bits) < 0 ? -ENOMEM : 0;
+}
+
+/* Apply `addend` once per listed cluster (duplicates add up), in runs. */
+static int clist_apply(struct bdev *bs, struct clist *l, int addend,
+                       struct err *err)
+{
+    qsort(l->v, l->n, sizeof(*l->v), cmp_u64);
+    size_t i = 0;
+    while (i < l->n) {
+        size_t j = i + 1;
+        while (j < l->n && l->v[j] == l->v[i])
+            j++;
+        int r;
+        if (j - i > 1) {
+            r = qcow2_update_refcount(bs, l->v[i], 1,
+                                      (int64_t)addend * (int64_t)(j - i), err);
+            i = j;
+        } else {
+            /* A run of distinct consecutive clusters, each once. */
+            size_t k = i + 1;
+            while (k < l->n && l->v[k] == l->v[k - 1] + 1 &&
+                   (k + 1 >= l->n || l->v[k + 1] != l->v[k]))
+                k++;
+            r = qcow2_update_refcount(bs, l->v[i], k - i, addend, err);
+            i = k;
+        }
+        if (r < 0)
+            return r;
+    }
+    l->n = 0;
+    return 0;
+}
+
+/* Rewrite the "copied" flags of the L2 table `t` at `l2` from the stored
+ * refcounts (writing it only when something changed). */
+static int fix_l2_flags(struct bdev *bs, uint64_t l2, uint8_t *t,
+                        struct err *err)
+{
+    struct qcow2_state *s = qcow2_st(bs);
+    bool dirty = false;
+    for (uint64_t j = 0; j < s->l2_entries; j++) {
+        uint8_t *p = t + j * s->l2_entry_size;
+        uint64_t ent = ld_be64(p), rc;
+        enum qcow2_ctype type = qcow2_l2_classify(ent, s->ext_l2,
+                                                  s->data_file != NULL);
+        if (type != QCOW2_C_NORMAL && type != QCOW2_C_ZERO_ALLOC)
+            continue;
+        if (s->data_file) {
+            rc = 1;
+        } else {
+            int r = qcow2_get_refcount(bs, (ent & QCOW2_OFFSET_MASK) >>
+                                       s->cluster_bits, &rc, err);
+            if (r < 0)
+                return r;
+        }
+        uint64_t ne = rc == 1 ? ent | QCOW2_OFLAG_COPIED
+                              : ent & ~QCOW2_OFLAG_COPIED;
+        if (ne != ent) {
+            st_be64(p, ne);
+            dirty = true;
+        }
+    }
+    if (!dirty)
+        return 0;
+    /* An L2 table may be shared by the active layer and snapshots: flags
+     * follow the refcounts for all of them. */
+    int r = qcow2_meta_write(bs, QCOW2_OL_L2, l2, s->cluster_size, t, err);
+    qcow2_cache_drop(&s->l2_cache, l2);
+    return r;
+}
+
+static int check_l2_offset(struct qcow2_state *s, uint64_t l2, uint32_t i,
+                           struct err *err)
+{
+    if (l2 % s->cluster_size)
+        return err_set(err, -EIO, "qcow2: L2 table offset %#" PRIx64
+                       " unaligned (L1 index: %#" PRIx32 ")", l2, i);
+    return 0;
 }
 
 /* Add `addend` (+1, -1 or 0) to the refcounts of the L2 tables and data
- * clusters of the L1 table at `l1_off` (the active one when `active`),
- * then set every "copied" flag from the resulting refcounts. */
+ * clusters of an L1 table (the active one when `active`, else `mem_l1`
+ * or the table at `l1_off`), then set every "copied" flag from the
+ * resulting refcounts. */
 static int update_refs(struct bdev *bs, uint64_t *mem_l1, uint64_t l1_off,
                        uint32_t l1_size, int addend, bool active,
                        struct err *err)
@@ -155,6 +262,7 @@ static int update_refs(struct bdev *bs, uint64_t *mem_l1, uint64_t l1_off,
     struct qcow2_state *s = qcow2_st(bs);
     uint64_t *l1 = NULL;
     uint8_t *t = NULL;
+    struct clist cl = { 0 };
     bool l1_dirty = false;
     int r = 0;
 
@@ -186,57 +294,33 @@ static int update_refs(struct bdev *bs, uint64_t *mem_l1, uint64_t l1_off,
     }
     for (uint32_t i = 0; i < l1_size; i++) {
         uint64_t l2 = l1[i] & QCOW2_OFFSET_MASK, rc;
-        bool dirty = false;
         if (!l2)
             continue;
-        if (l2 % s->cluster_size) {
-            r = err_set(err, -EIO, "qcow2: L2 table offset %#" PRIx64
-                        " unaligned (L1 index: %#" PRIx32 ")", l2, i);
+        if ((r = check_l2_offset(s, l2, i, err)) < 0)
             goto out;
-        }
         r = bdev_pread(bs->file, l2, s->cluster_size, t, err);
         if (r < 0)
             goto out;
-        for (uint64_t j = 0; j < s->l2_entries; j++) {
-            uint8_t *p = t + j * s->l2_entry_size;
-            uint64_t ent = ld_be64(p);
-            enum qcow2_ctype type = qcow2_l2_classify(ent, s->ext_l2,
-                                                      s->data_file != NULL);
-            if (type == QCOW2_C_COMPRESSED) {
-                r = change_entry_refcount(bs, ent, addend, err);
-                if (r < 0)
-                    goto out;
-                continue;
+        if (addend) {
+            for (uint64_t j = 0; j < s->l2_entries; j++) {
+                uint64_t ent = ld_be64(t + j * s->l2_entry_size);
+                enum qcow2_ctype type = qcow2_l2_classify(ent, s->ext_l2,
+                                                          s->data_file != NULL);
+                if (type == QCOW2_C_COMPRESSED || type == QCOW2_C_NORMAL ||
+                    type == QCOW2_C_ZERO_ALLOC) {
+                    if (collect_entry(s, ent, &cl) < 0) {
+                        r = err_set(err, -ENOMEM, "Out of memory");
+                        goto out;
+                    }
+                }
             }
-            if (type != QCOW2_C_NORMAL && type != QCOW2_C_ZERO_ALLOC)
-                continue;
-            r = change_entry_refcount(bs, ent, addend, err);
-            if (r < 0)
-                goto out;
-            if (s->data_file) {
-                rc = 1;
-            } else {
-                r = qcow2_get_refcount(bs, (ent & QCOW2_OFFSET_MASK) >>
-                                       s->cluster_bits, &rc, err);
-                if (r < 0)
-                    goto out;
-            }
-            uint64_t ne = rc == 1 ? ent | QCOW2_OFLAG_COPIED
-                                  : ent & ~QCOW2_OFLAG_COPIED;
-            if (ne != ent) {
-                st_be64(p, ne);
-                dirty = true;
-            }
-        }
-        if (dirty) {
-            /* An L2 table may be shared by the active layer and
-             * snapshots: flags follow the refcounts for all of them. */
-            r = qcow2_meta_write(bs, QCOW2_OL_L2, l2, s->cluster_size, t,
-                                 err);
-            qcow2_cache_drop(&s->l2_cache, l2);
+            r = clist_apply(bs, &cl, addend, err);
             if (r < 0)
                 goto out;
         }
+        r = fix_l2_flags(bs, l2, t, err);
+        if (r < 0)
+            goto out;
         if (addend) {
             r = qcow2_update_refcount(bs, l2 >> s->cluster_bits, 1, addend,
                                       err);
@@ -251,28 +335,106 @@ static int update_refs(struct bdev *bs, uint64_t *mem_l1, uint64_t l1_off,
         if (ne != l1[i]) {
             l1[i] = ne;
             l1_dirty = true;
+            if (active) {
+                r = qcow2_write_l1(bs, i, 1, err);
+                if (r < 0)
+                    goto out;
+            }
         }
     }
-    if (l1_dirty) {
-        if (active) {
-            r = qcow2_write_l1(bs, 0, l1_size, err);
-        } else if (addend >= 0 && !mem_l1) {
-            uint8_t *raw = malloc((size_t)l1_size * 8);
-            if (!raw) {
-                r = err_set(err, -ENOMEM, "Out of memory");
-                goto out;
-            }
-            for (uint32_t i = 0; i < l1_size; i++)
-                st_be64(raw + (size_t)i * 8, l1[i]);
-            r = qcow2_meta_write(bs, QCOW2_OL_SNAP, l1_off,
-                                 (uint64_t)l1_size * 8, raw, err);
-            free(raw);
+    if (l1_dirty && !active && addend >= 0 && !mem_l1) {
+        uint8_t *raw = malloc((size_t)l1_size * 8);
+        if (!raw) {
+            r = err_set(err, -ENOMEM, "Out of memory");
+            goto out;
         }
+        for (uint32_t i = 0; i < l1_size; i++)
+            st_be64(raw + (size_t)i * 8, l1[i]);
+        r = qcow2_meta_write(bs, QCOW2_OL_SNAP, l1_off,
+                             (uint64_t)l1_size * 8, raw, err);
+        free(raw);
     }
 out:
     if (!active && !mem_l1)
         free(l1);
+    free(cl.v);
     free(t);
+    return r;
+}
+
+/* Flags of the active tables at L1 index i, from the stored refcounts. */
+static int fix_active_index(struct bdev *bs, uint32_t i, uint8_t *t,
+                            struct err *err)
+{
+    struct qcow2_state *s = qcow2_st(bs);
+    uint64_t l2 = s->l1[i] & QCOW2_OFFSET_MASK, rc;
+    if (!l2)
+        return 0;
+    int r = check_l2_offset(s, l2, i, err);
+    if (r >= 0)
+        r = bdev_pread(bs->file, l2, s->cluster_size, t, err);
+    if (r >= 0)
+        r = fix_l2_flags(bs, l2, t, err);
+    if (r >= 0)
+        r = qcow2_get_refcount(bs, l2 >> s->cluster_bits, &rc, err);
+    if (r < 0)
+        return r;
+    uint64_t ne = rc == 1 ? s->l1[i] | QCOW2_OFLAG_COPIED
+                          : s->l1[i] & ~QCOW2_OFLAG_COPIED;
+    if (ne == s->l1[i])
+        return 0;
+    s->l1[i] = ne;
+    return qcow2_write_l1(bs, i, 1, err);
+}
+
+/* Drop the references of a deleted snapshot's L1 table, one L1 index at
+ * a time, each followed at once by the active layer's flags for that
+ * index (shared clusters stay at the same guest offsets). */
+static int drop_snapshot_refs(struct bdev *bs, uint64_t l1_off,
+                              uint32_t l1_size, struct err *err)
+{
+    struct qcow2_state *s = qcow2_st(bs);
+    uint8_t *raw = malloc((size_t)l1_size * 8 + 8);
+    uint8_t *t = malloc(s->cluster_size), *ta = malloc(s->cluster_size);
+    struct clist cl = { 0 };
+    int r = 0;
+    if (!raw || !t || !ta) {
+        r = err_set(err, -ENOMEM, "Out of memory");
+        goto out;
+    }
+    r = bdev_pread(bs->file, l1_off, (uint64_t)l1_size * 8, raw, err);
+    for (uint32_t i = 0; r >= 0 && i < l1_size; i++) {
+        uint64_t l2 = ld_be64(raw + (size_t)i * 8) & QCOW2_OFFSET_MASK;
+        if (!l2)
+            continue;
+        if ((r = check_l2_offset(s, l2, i, err)) < 0)
+            break;
+        /* Each L1 reference to a table counts once more for every data
+         * cluster the table names (a shared table is walked once per L1),
+         * so the data references go whether or not the table stays. */
+        {
+            r = bdev_pread(bs->file, l2, s->cluster_size, t, err);
+            for (uint64_t j = 0; r >= 0 && j < s->l2_entries; j++) {
+                uint64_t ent = ld_be64(t + j * s->l2_entry_size);
+                enum qcow2_ctype type = qcow2_l2_classify(ent, s->ext_l2,
+                                                          s->data_file != NULL);
+                if ((type == QCOW2_C_COMPRESSED || type == QCOW2_C_NORMAL ||
+                     type == QCOW2_C_ZERO_ALLOC) && collect_entry(s, ent, &cl) < 0)
+                    r = err_set(err, -ENOMEM, "Out of memory");
+            }
+            if (r >= 0)
+                r = clist_apply(bs, &cl, -1, err);
+        }
+        if (r >= 0)
+            r = qcow2_update_refcount(bs, l2 >> s->cluster_bits, 1, -1, err);
+        if (r >= 0 && i < s->l1_size)
+            r = fix_active_index(bs, i, ta, err);
+    }
+out:
+    free(cl.v);
+    free(raw);
+    free(t);
+    free(ta);
     return r;
 }
 
@@ -447,12 +609,6 @@ int qcow2_snapshot_apply(struct bdev *bs, const char *id_or_name,
     uint8_t *raw = calloc(1, cur_bytes ? cur_bytes : 1);
     if (!raw)
         return err_set(err, -ENOMEM, "Out of memory");
-    if (sn->l1_size) {
-        r = bdev_pread(bs->file, sn->l1_table_offset,
-                       (uint64_t)sn->l1_size * 8, raw, err);
-        if (r < 0)
-            goto out;
-    }
     /* The snapshot's clusters gain the reference the active L1 will make. */
     r = update_l1_refcounts(bs, sn->l1_table_offset, sn->l1_size, 1, false,
                             err);
@@ -460,6 +616,18 @@ int qcow2_snapshot_apply(struct bdev *bs, const char *id_or_name,
         r = qcow2_barrier(bs, err);
     if (r < 0)
         goto out;
+    /* Every table it names is now shared with the snapshot: the copy
+     * becomes the active L1 without "copied" flags, which stays true once
+     * the old active references are dropped. */
+    if (sn->l1_size) {
+        r = bdev_pread(bs->file, sn->l1_table_offset,
+                       (uint64_t)sn->l1_size * 8, raw, err);
+        if (r < 0)
+            goto out;
+        for (uint32_t i = 0; i < sn->l1_size; i++)
+            st_be64(raw + (size_t)i * 8,
+                    ld_be64(raw + (size_t)i * 8) & ~QCOW2_OFLAG_COPIED);
+    }
     /* Keep the old active L1 in memory to drop its references. */
     uint64_t *old = malloc(cur_bytes ? cur_bytes : 1);
     if (!old) {
@@ -533,8 +701,7 @@ int qcow2_snapshot_delete(struct bdev *bs, const char *id, const char *name,
         return r;
     r = qcow2_barrier(bs, err);
     if (r >= 0)
-        r = update_l1_refcounts(bs, sn.l1_table_offset, sn.l1_size, -1, false,
-                                err);
+        r = drop_snapshot_refs(bs, sn.l1_table_offset, sn.l1_size, err);
     if (r >= 0 && sn.l1_size)
         r = qcow2_free_clusters(bs, sn.l1_table_offset,
                                 div_round_up((uint64_t)sn.l1_size * 8,

@@ -1,0 +1,7 @@
+#!/bin/bash
+# kill -9 at random moments of commit and rebase: qemu-img check never finds
+# corruption (leaks allowed) and data reads back old or new.
+. "$(dirname "$0")/../lib.sh"
+. "$TEST_SRCDIR/interop/crash-lib.sh"
+run_ops commit rebase
+finish
