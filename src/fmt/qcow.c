@@ -324,6 +324,16 @@ static int qcow_read(struct bdev *bs, uint64_t off, uint64_t len, void *buf,
             if (r >= 0)
                 memcpy(p, s->cluster + in, n);
         } else {
+            /* Clusters that follow each other in the file too are read
+             * with one request. */
+            while (n < len) {
+                uint64_t next;
+                struct err e2 = ERR_INIT;
+                if (get_entry(bs, off + n, &next, &e2) < 0 ||
+                    next != e + in + n)
+                    break;
+                n += min_u64(len - n, s->cluster_size);
+            }
             r = bdev_pread(bs->file, e + in, n, p, err);
         }
         if (r < 0)
@@ -516,6 +526,25 @@ static int qcow_block_status(struct bdev *bs, uint64_t off, uint64_t len,
     if (r < 0)
         return r;
     st->len = min_u64(len, s->cluster_size - in);
+    /* Extend over following clusters of the same kind: unallocated, or
+     * plain clusters contiguous in the file (compressed ones stand alone). */
+    uint32_t l2_shift = s->cluster_bits + s->l2_bits;
+    while (st->len < len && !(e & QCOW_COMPRESSED)) {
+        uint64_t pos = off + st->len, next;
+        uint64_t l1_idx = pos >> l2_shift;
+        struct err e2 = ERR_INIT;
+        if (!e && (l1_idx >= s->l1_entries || !s->l1[l1_idx])) {
+            /* a whole unallocated L2 range at once */
+            uint64_t span_end = (l1_idx + 1) << l2_shift;
+            st->len += min_u64(len - st->len, span_end - pos);
+            continue;
+        }
+        if (get_entry(bs, pos, &next, &e2) < 0)
+            break;
+        if (e ? next != e + in + st->len : next != 0)
+            break;
+        st->len += min_u64(len - st->len, s->cluster_size);
+    }
     if (!e) {
         st->flags = 0;
     } else if (e & QCOW_COMPRESSED) {

@@ -366,6 +366,14 @@ static int vdi_block_status(struct bdev *bs, uint64_t off, uint64_t len,
     uint32_t e = s->bmap[idx];
     (void)err;
     st->len = min_u64(len, s->block_size - in_block);
+    /* Following blocks of the same kind (unallocated, or stored right
+     * after this one) extend the run. */
+    for (uint64_t i = idx + 1; st->len < len && i < s->blocks; i++) {
+        uint32_t next = s->bmap[i];
+        if (entry_allocated(e) ? next != e + (i - idx) : entry_allocated(next))
+            break;
+        st->len += min_u64(len - st->len, s->block_size);
+    }
     if (!entry_allocated(e)) {
         st->flags = BS_ZERO | BS_ALLOCATED;
         return 0;
