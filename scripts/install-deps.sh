@@ -12,7 +12,7 @@ PACKAGES=(
     # build
     gcc clang libclang-rt-14-dev llvm lld meson ninja-build pkg-config
     # libraries
-    zlib1g-dev libzstd-dev liburing-dev libjson-c-dev libbz2-dev
+    zlib1g-dev libzstd-dev liburing-dev libjson-c-dev libbz2-dev libisal-dev
     libnbd-dev libcurl4-openssl-dev libssl-dev
     # tests
     libcmocka-dev qemu-utils python3 libvhdi-utils libvmdk-utils

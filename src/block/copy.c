@@ -334,18 +334,72 @@ static int write_zeroes(struct engine *e, uint64_t pos, uint64_t n)
     return bdev_pwrite_zeroes(e->p->dst, pos, n, BDEV_ZERO_MAY_UNMAP, &err);
 }
 
-static int write_compressed(struct engine *e, uint64_t pos, uint64_t n,
-                            const uint8_t *buf)
+/* Per-cluster outcome of the compression step. */
+#define CL_ZERO   (-100000L)    /* all zeros: nothing or zeros to write */
+#define CL_LEGACY (-100001L)    /* driver compresses when writing */
+
+struct wbuf {
+    uint8_t *buf;               /* the request's data */
+    uint8_t *cbuf;              /* compressed clusters, at their offsets */
+    long *clen;                 /* per cluster: length, CL_*, or -errno */
+};
+
+/* Compress every cluster of a request (no lock held: workers do this in
+ * parallel, before waiting for their turn to write). */
+static int compress_request(struct engine *e, uint64_t n, struct wbuf *w)
 {
-    for (uint64_t o = 0; o < n; o += e->cluster) {
-        uint64_t m = min_u64(e->cluster, n - o);
+    struct bdev *dst = e->p->dst;
+    uint64_t cs = e->cluster;
+    for (uint64_t o = 0, j = 0; o < n; o += cs, j++) {
+        uint64_t m = min_u64(cs, n - o);
+        if (e->p->sparse_bytes && buf_is_zero(w->buf + o, m))
+            w->clen[j] = CL_ZERO;
+        else if (dst->drv->compress_cluster && dst->drv->write_compressed_data)
+            w->clen[j] = dst->drv->compress_cluster(dst, w->buf + o, m,
+                                                    w->cbuf + o, cs - 1);
+        else
+            w->clen[j] = CL_LEGACY;
+        if (w->clen[j] < 0 && w->clen[j] != -ENOSPC && w->clen[j] != CL_ZERO &&
+            w->clen[j] != CL_LEGACY)
+            return (int)w->clen[j];
+    }
+    return 0;
+}
+
+static int write_compressed_data(struct bdev *bs, uint64_t off,
+                                 const void *cdata, uint64_t clen,
+                                 struct err *err)
+{
+    bool locked = !(bs->drv->caps & DRV_THREAD_SAFE);
+    if (locked)
+        pthread_mutex_lock(&bs->lock);
+    int r = bs->drv->write_compressed_data(bs, off, cdata, clen, err);
+    if (locked)
+        pthread_mutex_unlock(&bs->lock);
+    return r;
+}
+
+static int write_compressed(struct engine *e, uint64_t pos, uint64_t n,
+                            const struct wbuf *w)
+{
+    uint64_t cs = e->cluster;
+    for (uint64_t o = 0, j = 0; o < n; o += cs, j++) {
+        uint64_t m = min_u64(cs, n - o);
+        struct err err = ERR_INIT;
+        long c = w->clen[j];
         int r;
-        if (e->p->sparse_bytes && buf_is_zero(buf + o, m)) {
+        if (c == CL_ZERO) {
             r = write_zeroes(e, pos + o, m);
         } else {
-            struct err err = ERR_INIT;
             throttle(e, m);
-            r = bdev_pwrite_compressed(e->p->dst, pos + o, m, buf + o, &err);
+            if (c == CL_LEGACY)
+                r = bdev_pwrite_compressed(e->p->dst, pos + o, m, w->buf + o,
+                                           &err);
+            else if (c == -ENOSPC)      /* does not shrink: store it plain */
+                r = bdev_pwrite(e->p->dst, pos + o, m, w->buf + o, &err);
+            else
+                r = write_compressed_data(e->p->dst, pos + o, w->cbuf + o,
+                                          (uint64_t)c, &err);
         }
         if (r < 0)
             return r;
@@ -354,15 +408,16 @@ static int write_compressed(struct engine *e, uint64_t pos, uint64_t n,
 }
 
 static int write_request(struct engine *e, uint64_t pos, uint64_t n,
-                         const uint8_t *buf, enum kind k)
+                         const struct wbuf *w, enum kind k)
 {
     const struct copy_params *p = e->p;
+    const uint8_t *buf = w->buf;
     if (k == K_BACKING)
         return 0;
     if (k == K_ZERO)
         return write_zeroes(e, pos, n);
     if (p->compress)
-        return write_compressed(e, pos, n, buf);
+        return write_compressed(e, pos, n, w);
     while (n) {
         uint64_t m = n;
         bool data = !p->sparse_bytes || p->copy_offload ||
@@ -388,8 +443,17 @@ static void *worker(void *opaque)
 {
     struct engine *e = opaque;
     const struct copy_params *p = e->p;
-    uint8_t *buf = aligned_alloc(4096, BUF_BYTES);
-    if (!buf) {
+    struct wbuf w = { 0 };
+    w.buf = aligned_alloc(4096, BUF_BYTES);
+    if (p->compress) {
+        w.cbuf = malloc(BUF_BYTES + e->cluster);
+        w.clen = calloc(BUF_BYTES / SECTOR, sizeof(long));
+    }
+    uint8_t *buf = w.buf;
+    if (!buf || (p->compress && (!w.cbuf || !w.clen))) {
+        free(w.buf);
+        free(w.cbuf);
+        free(w.clen);
         pthread_mutex_lock(&e->lock);
         fail(e, -ENOMEM, NULL, "error while reading at byte %llu: %s",
              (unsigned long long)e->pos);
@@ -434,6 +498,15 @@ static void *worker(void *opaque)
             memset(buf, 0, n);
             k = K_DATA;
         }
+        if (r == 0 && k == K_DATA && p->compress) {
+            r = compress_request(e, n, &w);
+            if (r < 0) {
+                pthread_mutex_lock(&e->lock);
+                fail(e, r, NULL, "error while writing at byte %llu: %s",
+                     (unsigned long long)pos);
+                pthread_mutex_unlock(&e->lock);
+            }
+        }
 
         pthread_mutex_lock(&e->lock);
         if (!p->out_of_order)
@@ -443,7 +516,7 @@ static void *worker(void *opaque)
         pthread_mutex_unlock(&e->lock);
 
         if (go) {
-            r = write_request(e, pos, n, buf, k);
+            r = write_request(e, pos, n, &w, k);
             if (r < 0) {
                 pthread_mutex_lock(&e->lock);
                 fail(e, r, NULL, "error while writing at byte %llu: %s",
@@ -458,7 +531,9 @@ static void *worker(void *opaque)
             pthread_mutex_unlock(&e->lock);
         }
     }
-    free(buf);
+    free(w.buf);
+    free(w.cbuf);
+    free(w.clen);
     return NULL;
 }
 
@@ -551,6 +626,13 @@ int copy_run(const struct copy_params *p, struct err *err)
     for (int i = 0; i < started; i++)
         pthread_join(tid[i], NULL);
     r = e.ret;
+    /* The end of a compressed copy (formats pad their file). */
+    if (r == 0 && p->compress) {
+        struct err werr = ERR_INIT;
+        r = bdev_pwrite_compressed(p->dst, 0, 0, NULL, &werr);
+        if (r < 0)
+            err_set(&e.err, r, "%s", werr.msg);
+    }
 out:
     if (r < 0)
         err_set(err, r, "%s", e.err.msg);

@@ -68,6 +68,19 @@ struct driver {
                         unsigned flags, struct err *err);
     int (*write_compressed)(struct bdev *bs, uint64_t off, uint64_t len,
                             const void *buf, struct err *err);
+    /* Optional split of write_compressed, so that compression runs in
+     * parallel outside the node lock: compress_cluster encodes the
+     * cluster at the start of `buf` (`len` bytes, less only for the
+     * image's last cluster) into `out` without touching any state (it
+     * is called without the lock, from several threads) and returns the
+     * compressed length, -ENOSPC when it does not shrink, or another
+     * negative errno; write_compressed_data then stores those bytes for
+     * the cluster at `off` (called with the lock). */
+    long (*compress_cluster)(struct bdev *bs, const void *buf, uint64_t len,
+                             void *out, size_t cap);
+    int (*write_compressed_data)(struct bdev *bs, uint64_t off,
+                                 const void *cdata, uint64_t clen,
+                                 struct err *err);
     int (*discard)(struct bdev *bs, uint64_t off, uint64_t len,
                    struct err *err);
     int (*flush)(struct bdev *bs, struct err *err);

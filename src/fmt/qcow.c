@@ -466,6 +466,10 @@ static int qcow_write_compressed(struct bdev *bs, uint64_t off, uint64_t len,
 {
     struct qcow *s = bs->priv;
     uint64_t e;
+    /* An empty write ends a compressed copy; QEMU leaves a qcow file as
+     * it is then. */
+    if (len == 0)
+        return 0;
     if ((off & (s->cluster_size - 1)) || len > s->cluster_size ||
         (len < s->cluster_size && off + len != bs->size))
         return err_set(err, -EINVAL, "Compressed writes must cover one whole "

@@ -60,6 +60,17 @@ done
 both -O qcow2 a.raw base.qcow2 a.raw
 both -O qcow2 -c a.raw a.raw
 
+# Compressed output is byte for byte qemu-img's (same clusters, same
+# placement, same zlib stream), for compressible and random data.
+{ seq 1 300000; head -c 1M /dev/urandom; seq 5 200000; } > c.raw
+truncate -s 6M c.raw
+for o in "" "-o cluster_size=16k" "-o compression_type=zstd"; do
+    rm -f ref.qcow2 got.qcow2
+    $QEMU_IMG convert -f raw -O qcow2 -c $o c.raw ref.qcow2
+    $QIMG convert -f raw -O qcow2 -c $o c.raw got.qcow2 || check_fail "qimg -c $o"
+    cmp -s ref.qcow2 got.qcow2 || check_fail "compressed qcow2 differs from qemu-img's ($o)"
+done
+
 # Target overlays: only what the source's top layer allocates is copied.
 both -O qcow2 -B base.qcow2 -F qcow2 top.qcow2
 both -O qcow2 -o backing_file=base.qcow2,backing_fmt=qcow2 top.qcow2

@@ -974,6 +974,78 @@ int qcow2_discard(struct bdev *bs, uint64_t off, uint64_t len,
 
 /* ---- compressed writes ---- */
 
+long qcow2_compress_cluster(struct bdev *bs, const void *buf, uint64_t len,
+                           void *out, size_t cap)
+{
+    struct qcow2_state *s = qcow2_st(bs);
+    uint64_t cs = s->cluster_size;
+    const uint8_t *in = buf;
+    uint8_t *pad = NULL;
+    if (len > cs)
+        return -EINVAL;
+    if (len < cs) {     /* the image's last cluster: zero-padded */
+        pad = calloc(1, cs);
+        if (!pad)
+            return -ENOMEM;
+        memcpy(pad, buf, len);
+        in = pad;
+    }
+    long clen = qcow2_compress(s->h.compression_type, in, cs, out,
+                               (size_t)min_u64(cap, cs - 1));
+    free(pad);
+    return clen;
+}
+
+int qcow2_write_compressed_data(struct bdev *bs, uint64_t off,
+                                const void *cdata, uint64_t clen,
+                                struct err *err)
+{
+    struct qcow2_state *s = qcow2_st(bs);
+    uint64_t cs = s->cluster_size;
+    int r = check_writable(bs, err);
+    if (r < 0)
+        return r;
+    if (s->data_file)
+        return err_set(err, -ENOTSUP, "Compression not supported with "
+                       "external data files");
+    if (s->h.crypt_method)
+        return err_set(err, -ENOTSUP, "qcow2: encrypted images are not "
+                       "supported yet");
+    if (off % cs || clen == 0 || clen >= cs)
+        return err_set(err, -EINVAL, "Invalid argument");
+    struct slice sl = { 0 };
+    s->cbuf_valid = false;
+    uint32_t l1_idx = (uint32_t)(off / (s->l2_entries * cs));
+    r = slice_begin(bs, l1_idx, true, &sl, err);
+    if (r < 0)
+        goto out;
+    uint64_t i = (off / cs) % s->l2_entries;
+    uint64_t e = l2_get(s, sl.t, i);
+    if (e & (QCOW2_OFFSET_MASK | QCOW2_OFLAG_COMPRESSED)) {
+        r = err_set(err, -EIO, "Input/output error");
+        goto out;
+    }
+    uint64_t host;
+    r = qcow2_alloc_bytes(bs, clen, &host, err);
+    if (r >= 0)
+        r = qcow2_barrier(bs, err);
+    if (r >= 0)
+        r = qcow2_ensure_size(bs->file, host + clen, err);
+    if (r >= 0)
+        r = bdev_pwrite(bs->file, host, clen, cdata, err);
+    if (r >= 0)
+        r = qcow2_barrier(bs, err);
+    if (r < 0)
+        goto out;
+    uint64_t nsec = ((host + clen - 1) >> 9) - (host >> 9);
+    l2_set(s, sl.t, i, host | QCOW2_OFLAG_COMPRESSED | (nsec << s->csize_shift), 0);
+    slice_touch(&sl, i);
+    r = slice_commit(bs, &sl, err);
+out:
+    slice_end(&sl);
+    return r;
+}
+
 static int write_compressed_cluster(struct bdev *bs, uint64_t off,
                                     uint64_t len, const void *buf,
                                     struct err *err)
@@ -989,52 +1061,16 @@ static int write_compressed_cluster(struct bdev *bs, uint64_t off,
     if (s->h.crypt_method)
         return err_set(err, -ENOTSUP, "qcow2: encrypted images are not "
                        "supported yet");
-    uint8_t *in = calloc(1, cs), *out = malloc(cs);
-    struct slice sl = { 0 };
-    if (!in || !out) {
-        r = err_set(err, -ENOMEM, "Out of memory");
-        goto out;
-    }
-    memcpy(in, buf, len);
-    long clen = qcow2_compress(s->h.compression_type, in, cs, out, cs - 1);
-    if (clen < 0) {
-        if (clen != -ENOSPC) {
-            r = err_set(err, -EIO, "Could not compress data");
-            goto out;
-        }
+    uint8_t *out = malloc(cs);
+    if (!out)
+        return err_set(err, -ENOMEM, "Out of memory");
+    long clen = qcow2_compress_cluster(bs, buf, len, out, cs - 1);
+    if (clen == -ENOSPC)
         r = qcow2_write(bs, off, len, buf, err);
-        goto out;
-    }
-    s->cbuf_valid = false;
-    uint32_t l1_idx = (uint32_t)(off / (s->l2_entries * cs));
-    r = slice_begin(bs, l1_idx, true, &sl, err);
-    if (r < 0)
-        goto out;
-    uint64_t i = (off / cs) % s->l2_entries;
-    uint64_t e = l2_get(s, sl.t, i);
-    if (e & (QCOW2_OFFSET_MASK | QCOW2_OFLAG_COMPRESSED)) {
-        r = err_set(err, -EIO, "Input/output error");
-        goto out;
-    }
-    uint64_t host;
-    r = qcow2_alloc_bytes(bs, (uint64_t)clen, &host, err);
-    if (r >= 0)
-        r = qcow2_barrier(bs, err);
-    if (r >= 0)
-        r = qcow2_ensure_size(bs->file, host + (uint64_t)clen, err);
-    if (r >= 0)
-        r = bdev_pwrite(bs->file, host, (uint64_t)clen, out, err);
-    if (r >= 0)
-        r = qcow2_barrier(bs, err);
-    if (r < 0)
-        goto out;
-    uint64_t nsec = ((host + (uint64_t)clen - 1) >> 9) - (host >> 9);
-    l2_set(s, sl.t, i, host | QCOW2_OFLAG_COMPRESSED | (nsec << s->csize_shift), 0);
-    slice_touch(&sl, i);
-    r = slice_commit(bs, &sl, err);
-out:
-    slice_end(&sl);
-    free(in);
+    else if (clen < 0)
+        r = err_set(err, -EIO, "Could not compress data");
+    else
+        r = qcow2_write_compressed_data(bs, off, out, (uint64_t)clen, err);
     free(out);
     return r;
 }
@@ -1047,6 +1083,15 @@ int qcow2_write_compressed(struct bdev *bs, uint64_t off, uint64_t len,
     struct qcow2_state *s = qcow2_st(bs);
     uint64_t cs = s->cluster_size;
     const uint8_t *p = buf;
+    /* An empty write ends a compressed copy: the file is padded to whole
+     * sectors, as QEMU leaves it. */
+    if (len == 0) {
+        uint64_t fsize = bs->file->size;
+        if (fsize % 512 == 0)
+            return 0;
+        return bdev_truncate(bs->file, align_up(fsize, 512), false,
+                             PREALLOC_OFF, err);
+    }
     if (off % cs || (len % cs && off + len != bs->size))
         return err_set(err, -EINVAL, "Invalid argument");
     while (len) {

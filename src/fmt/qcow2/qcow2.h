@@ -336,6 +336,16 @@ int qcow2_write_zeroes(struct bdev *bs, uint64_t off, uint64_t len,
                        unsigned flags, struct err *err);
 int qcow2_discard(struct bdev *bs, uint64_t off, uint64_t len,
                   struct err *err);
+/* Compressed writes in two steps: compress_cluster is thread-safe and
+ * touches no metadata (the copy engine runs it in parallel, outside the
+ * node lock); it returns the compressed length or -ENOSPC when the
+ * cluster does not shrink.  write_compressed_data stores compressed bytes
+ * for the cluster at `off`. */
+long qcow2_compress_cluster(struct bdev *bs, const void *buf, uint64_t len,
+                           void *out, size_t cap);
+int qcow2_write_compressed_data(struct bdev *bs, uint64_t off,
+                                const void *cdata, uint64_t clen,
+                                struct err *err);
 int qcow2_write_compressed(struct bdev *bs, uint64_t off, uint64_t len,
                            const void *buf, struct err *err);
 int qcow2_block_status(struct bdev *bs, uint64_t off, uint64_t len,

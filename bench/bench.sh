@@ -1,0 +1,116 @@
+#!/bin/bash
+# Side-by-side timing of qimg and qemu-img (not a test).
+#
+#   bench/bench.sh [QIMG] [RUNS]
+#
+# Generates once, in $BENCH_DIR (default /var/tmp/qimg-bench): a 2 GiB raw
+# image (in 64 MiB stripes: half random data, a quarter written zeros, a
+# quarter holes), its qcow2 and compressed-qcow2 conversions, and a 100 GiB
+# sparse qcow2 with 10 000 data extents.  Then each case runs qemu-img and
+# qimg alternately RUNS times (default 3) on the same input and prints the
+# median wall time of each, the ratio qemu-img/qimg, and peak RSS.  Copies
+# are also compared with qemu-img -W -m 16 and with a plain sequential
+# read+write of the same bytes through the page cache.
+set -u
+QIMG=${1:-$(dirname "$0")/../build/src/cli/qimg}
+RUNS=${2:-3}
+QEMU_IMG=${QEMU_IMG:-qemu-img}
+D=${BENCH_DIR:-/var/tmp/qimg-bench}
+TIME=/usr/bin/time
+[ -x "$TIME" ] || { echo "install GNU time (package 'time')" >&2; exit 1; }
+QIMG=$(readlink -f "$QIMG")
+mkdir -p "$D" && cd "$D" || exit 1
+
+gen() {
+    [ -e src.raw ] && return
+    echo "generating inputs in $D ..." >&2
+    rm -f src.raw
+    truncate -s 2G src.raw
+    local stripe=$((64 << 20)) i
+    for ((i = 0; i < 32; i++)); do
+        case $((i % 4)) in
+        0|1) head -c $stripe /dev/urandom |
+                 dd of=src.raw bs=1M seek=$((i * 64)) conv=notrunc status=none ;;
+        2) dd if=/dev/zero of=src.raw bs=1M seek=$((i * 64)) count=64 \
+               conv=notrunc status=none ;;
+        3) ;;   # hole
+        esac
+    done
+    "$QEMU_IMG" convert -f raw -O qcow2 src.raw src.qcow2
+    "$QEMU_IMG" convert -f raw -O qcow2 -c src.raw src-c.qcow2
+    cp src.raw src2.raw
+    # 100 GiB with 10 000 4 KiB extents spread over it.
+    rm -f sparse.raw
+    truncate -s 100G sparse.raw
+    python3 - <<'EOF'
+import os
+fd = os.open("sparse.raw", os.O_WRONLY)
+step = (100 << 30) // 10000
+blk = os.urandom(4096)
+for i in range(10000):
+    os.pwrite(fd, blk, i * step // 65536 * 65536)
+os.close(fd)
+EOF
+    "$QEMU_IMG" convert -f raw -O qcow2 sparse.raw sparse.qcow2
+    rm -f sparse.raw
+}
+
+# run TOOL ARGS...: prints "seconds maxrss_kib"
+run() {
+    rm -f out.img
+    sync -f . 2>/dev/null
+    $TIME -f "%e %M" -o t.out "$@" >/dev/null 2>t.err || {
+        echo "FAILED: $* ($(tail -1 t.err))" >&2; echo "nan 0"; return; }
+    cat t.out
+}
+
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+# case NAME QEMU_ARGS -- QIMG_ARGS  (args after the tool name)
+bench_case() {
+    local name=$1; shift
+    local qargs=() margs=()
+    while [ "$1" != "--" ]; do qargs+=("$1"); shift; done; shift
+    margs=("$@")
+    local qt=() mt=() qm=0 mm=0 i r
+    run "$QIMG" "${margs[@]}" >/dev/null   # warm the page cache
+    for ((i = 0; i < RUNS; i++)); do
+        r=$(run "$QEMU_IMG" "${qargs[@]}"); qt+=("${r% *}")
+        [ "${r#* }" -gt "$qm" ] && qm=${r#* }
+        r=$(run "$QIMG" "${margs[@]}"); mt+=("${r% *}")
+        [ "${r#* }" -gt "$mm" ] && mm=${r#* }
+    done
+    local q m
+    q=$(printf '%s\n' "${qt[@]}" | median)
+    m=$(printf '%s\n' "${mt[@]}" | median)
+    printf '%-34s qemu-img %7.2fs  qimg %7.2fs  ratio %5.2fx  RSS qemu-img %6d KiB  qimg %6d KiB\n' \
+        "$name" "$q" "$m" "$(echo "$q / $m" | bc -l)" "$qm" "$mm"
+    rm -f out.img
+}
+
+gen
+echo "qimg: $QIMG   runs: $RUNS   data: $D"
+both() { local n=$1; shift; bench_case "$n" "$@" -- "$@"; }
+both "convert raw->qcow2"          convert -f raw -O qcow2 src.raw out.img
+both "convert qcow2->raw"          convert -f qcow2 -O raw src.qcow2 out.img
+both "convert qcow2->qcow2"        convert -f qcow2 -O qcow2 src.qcow2 out.img
+both "convert raw->raw"            convert -f raw -O raw src.raw out.img
+both "convert raw->qcow2 -c"       convert -f raw -O qcow2 -c src.raw out.img
+both "convert qcow2(compressed)->raw" convert -f qcow2 -O raw src-c.qcow2 out.img
+both "compare raw raw (equal)"     compare -f raw -F raw src.raw src2.raw
+both "compare raw qcow2 (equal)"   compare -f raw -F qcow2 src.raw src.qcow2
+both "map 100G qcow2, 10k extents" map -f qcow2 --output=json sparse.qcow2
+
+echo "-- against qemu-img -W -m 16 (qimg with default options)"
+bench_case "convert raw->qcow2"   convert -W -m 16 -f raw -O qcow2 src.raw out.img -- convert -f raw -O qcow2 src.raw out.img
+bench_case "convert qcow2->raw"   convert -W -m 16 -f qcow2 -O raw src.qcow2 out.img -- convert -f qcow2 -O raw src.qcow2 out.img
+bench_case "convert qcow2->qcow2" convert -W -m 16 -f qcow2 -O qcow2 src.qcow2 out.img -- convert -f qcow2 -O qcow2 src.qcow2 out.img
+
+echo "-- against a plain sequential copy of the same bytes (dd, page cache)"
+r=$(run dd if=src.raw of=out.img bs=2M status=none); dt=${r% *}
+r=$(run "$QIMG" convert -f raw -O raw src.raw out.img); mt=${r% *}
+printf 'dd of 2 GiB: %.2fs (%.0f MiB/s)   qimg raw->raw: %.2fs (%.0f MiB/s of image)\n' \
+    "$dt" "$(echo "2048 / $dt" | bc -l)" "$mt" "$(echo "2048 / $mt" | bc -l)"
+echo "compressed size: qemu-img $(stat -c %s src-c.qcow2)"
+"$QIMG" convert -f raw -O qcow2 -c src.raw out.img && echo "compressed size: qimg     $(stat -c %s out.img)"
+rm -f out.img t.out t.err
