@@ -289,8 +289,7 @@ static int qed_open(struct bdev *bs, struct kvlist *opts, struct err *err)
         return err_set(err, -EINVAL, "QED table offset is invalid");
     s->table_bytes = (uint64_t)s->h.cluster_size * s->h.table_size;
     s->entries = s->table_bytes / 8;
-    if (s->h.header_size == 0 ||
-        s->h.header_size > UINT32_MAX / s->h.cluster_size)
+    if (s->h.header_size > UINT32_MAX / s->h.cluster_size)
         return err_set(err, -EINVAL, "QED header size is too large");
     if (s->h.features & QED_F_BACKING_FILE) {
         r = read_backing_name(bs, err);

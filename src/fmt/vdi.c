@@ -54,6 +54,7 @@ struct vdi {
     uint32_t blocks_allocated;
     uint64_t disk_size;
     uint32_t *bmap;                     /* host order */
+    uint64_t used_end;                  /* 1 + highest block in the map */
 };
 
 static bool uuid_is_null(const uint8_t *u)
@@ -67,6 +68,14 @@ static bool uuid_is_null(const uint8_t *u)
 static bool entry_allocated(uint32_t e)
 {
     return e < VDI_DISCARDED;
+}
+
+static void update_used_end(struct vdi *s)
+{
+    s->used_end = 0;
+    for (uint32_t i = 0; i < s->blocks; i++)
+        if (entry_allocated(s->bmap[i]) && s->bmap[i] >= s->used_end)
+            s->used_end = (uint64_t)s->bmap[i] + 1;
 }
 
 static int vdi_probe(struct bdev *file, const uint8_t *buf, size_t len,
@@ -182,6 +191,7 @@ static int vdi_open(struct bdev *bs, struct kvlist *opts, struct err *err)
     }
     for (uint32_t i = 0; i < s->blocks; i++)
         s->bmap[i] = ld_le32(&s->bmap[i]);
+    update_used_end(s);
     bs->size = s->disk_size;
     bs->align = VDI_SECTOR;
     return 0;
@@ -277,6 +287,10 @@ static int allocate_block(struct bdev *bs, uint64_t idx, uint32_t in_block,
     if (e >= s->blocks || e >= VDI_DISCARDED)
         return err_set(err, -EIO, "VDI image has no free block left "
                        "(allocation count %" PRIu32 " is corrupt)", e);
+    /* A count below the blocks in use would overwrite data. */
+    if (e < s->used_end)
+        return err_set(err, -EIO, "VDI allocation count %" PRIu32 " is below "
+                       "the blocks in use; the image needs repair", e);
     uint64_t host = block_host_offset(s, e);
     uint8_t *block = calloc(1, s->block_size);
     if (!block)
@@ -290,6 +304,7 @@ static int allocate_block(struct bdev *bs, uint64_t idx, uint32_t in_block,
         return r;
     s->bmap[idx] = e;
     s->blocks_allocated++;
+    s->used_end = (uint64_t)e + 1;
     r = write_bmap_sector(bs, idx, err);
     if (r >= 0)
         r = write_header(bs, err);
@@ -551,6 +566,7 @@ static int vdi_truncate(struct bdev *bs, uint64_t size, bool shrink,
         if (r < 0)
             return r;
     }
+    update_used_end(s);
     s->disk_size = size;
     r = write_header(bs, err);
     if (r < 0)

@@ -76,6 +76,13 @@ bad 0x170 '<Q' 0x40000000; clean_error "disk larger than map" $QIMG convert -f v
 bad 0x200 '<I' 0x00ffffff; clean_error "block past end" $QIMG convert -f vdi -O raw bad.vdi o.raw
 bad 0x1a8 '<I' 1;          clean_error "link uuid" $QIMG convert -f vdi -O raw bad.vdi o.raw
 head -c 300 h.vdi > bad.vdi; clean_error "truncated" $QIMG convert -f vdi -O raw bad.vdi o.raw
+# An allocation count below the blocks in use must not let a new block
+# overwrite data: the write fails and the data stays.
+bad 0x184 '<I' 0
+run_tool stale "$QIMG_IO" -f vdi -c 'write -P 9 2M 4k' bad.vdi
+expect_eq "stale allocation count: write" "write failed: Input/output error" "$(cat stale.out)"
+$QEMU_IO -f vdi -c 'read -P 1 0 1M' bad.vdi | grep -q 'verification failed' &&
+    check_fail "data overwritten through a stale allocation count"
 # The same messages as qemu-img for the header checks it shares.
 for spec in "0x40 <I 0x12345678" "0x44 <I 0x00020000" "0x178 <I 4096" "0x168 <I 1024"; do
     bad $spec
