@@ -1,7 +1,7 @@
 /* info: qemu-io's "info" command: format name, cluster size, VM state
- * offset and the format-specific details.  It needs the driver's get_info,
- * which bdev.h does not expose, so this file alone reads the driver
- * interface. */
+ * offset and the format-specific details.  Formats without format-level
+ * information print only their name and fail, as in qemu-io; raw reports
+ * zeros. */
 #include "tool/tool.h"
 
 #include <errno.h>
@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "block/driver.h"
 #include "util/align.h"
 
 /* qcow2 keeps the VM state after the last L1 entry the disk needs. */
@@ -95,12 +94,12 @@ int tool_cmd_info(struct bdev **bsp, int argc, char **argv)
     char s1[64], s2[64];
 
     memset(&bi, 0, sizeof(bi));
-    if (bs->drv->get_info) {
-        int r = bs->drv->get_info(bs, &bi, &err);
-        if (r < 0)
-            return r;
-    }
     printf("format name: %s\n", bdev_format_name(bs));
+    int r = bdev_get_info(bs, &bi, &err);
+    if (r == -ENOTSUP && !strcmp(bdev_format_name(bs), "raw"))
+        r = 0;
+    if (r < 0)
+        return r;
     tool_cvtstr((double)bi.cluster_size, s1, sizeof(s1));
     tool_cvtstr((double)vm_state_offset(bs, &bi), s2, sizeof(s2));
     printf("cluster size: %s\n", s1);
