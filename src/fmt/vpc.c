@@ -3,7 +3,8 @@
  *
  * Supported: fixed and dynamic disks, read and write, create (with CHS
  * geometry sizing as qemu-img does it, or force_size), growing resize, block
- * status.  The footer is found at offset 0 (the copy dynamic disks keep
+ * status.  No measure callback: qemu-img 7.2 refuses `measure -O vpc`.
+ * The footer is found at offset 0 (the copy dynamic disks keep
  * there) or at the end of the file (fixed disks).  Differencing disks
  * (type 4) are refused: their parent locators name Windows paths.
  *
@@ -734,53 +735,6 @@ static int vpc_truncate(struct bdev *bs, uint64_t size, bool shrink,
     return r;
 }
 
-static int vpc_measure(struct kvlist *opts, struct bdev *in, uint64_t size,
-                       struct measure_info *out, struct err *err)
-{
-    uint16_t c;
-    uint8_t h, sec;
-    uint64_t vsize;
-    bool force = false;
-    int r = kv_get_bool(opts, "force_size", false, &force, err);
-    if (r < 0)
-        return r;
-    const char *sub = kv_peek(opts, "subformat");
-    bool dynamic = !(sub && !strcmp(sub, "fixed"));
-    r = vhd_rounded_size(size, force, &c, &h, &sec, &vsize, err);
-    if (r < 0)
-        return r;
-    uint64_t blocks = div_round_up(vsize, VHD_BLOCK_SIZE);
-    uint64_t meta = VHD_FOOTER_SIZE + VHD_DYN_SIZE + align_up(blocks * 4, 512) +
-                    VHD_FOOTER_SIZE;
-    uint64_t per_block = VHD_BLOCK_SIZE + 512;
-    if (!dynamic) {
-        out->required = out->fully_allocated = vsize + VHD_FOOTER_SIZE;
-        return 0;
-    }
-    out->fully_allocated = meta + blocks * per_block;
-    out->required = meta;
-    if (in) {
-        for (uint64_t b = 0; b < blocks; b++) {
-            uint64_t off = b * VHD_BLOCK_SIZE;
-            uint64_t end = min_u64(off + VHD_BLOCK_SIZE, in->size);
-            while (off < end) {
-                struct bstatus st;
-                r = bdev_block_status_chain(in, NULL, off, end - off, &st, err);
-                if (r < 0)
-                    return r;
-                if (!(st.flags & BS_ZERO)) {
-                    out->required += per_block;
-                    break;
-                }
-                off += st.len;
-            }
-        }
-    } else {
-        out->required = out->fully_allocated;
-    }
-    return 0;
-}
-
 static const struct opt_desc vpc_create_opts[] = {
     { "size", OPT_SIZE, "Virtual disk size", NULL },
     { "subformat", OPT_STRING, "Type of virtual hard disk format. Supported "
@@ -808,5 +762,4 @@ const struct driver drv_vpc = {
     .block_status = vpc_block_status,
     .truncate = vpc_truncate,
     .get_info = vpc_get_info,
-    .measure = vpc_measure,
 };

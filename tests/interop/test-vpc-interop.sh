@@ -103,4 +103,9 @@ if command -v vhdimount >/dev/null && [ -w /dev/fuse ]; then
         fusermount -u mnt 2>/dev/null || umount mnt
     fi
 fi
+# qemu-img 7.2 cannot measure for these formats; neither does qimg.
+for f in vpc vmdk vhdx; do
+    same_as_qemu measure -O $f --size 100M
+    same_as_qemu measure -O $f src.raw
+done
 finish
