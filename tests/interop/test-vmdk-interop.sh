@@ -86,6 +86,42 @@ cmp -s q.raw m.raw || check_fail "overlay read differs"
 same_as_qemu info top.vmdk
 same_as_qemu map --output=json top.vmdk
 
+# A hand-written descriptor with FLAT, SPARSE and VMFS extents.
+rm -f x*.vmdk
+head -c 1M /dev/urandom > f1.img
+head -c 512k /dev/urandom > f2.img
+$QEMU_IMG create -f vmdk -o subformat=twoGbMaxExtentSparse x.vmdk 1M >/dev/null
+$QEMU_IO -f vmdk -c 'write -P 0x3c 64k 200k' x.vmdk >/dev/null
+desc() {
+    printf '# Disk DescriptorFile\nversion=1\nCID=0badcafe\nparentCID=ffffffff\ncreateType="monolithicFlat"\n\n# Extent description\n'
+    printf '%s\n' "$@"
+}
+desc 'RW 2048 FLAT "f1.img" 0' 'RW 2048 SPARSE "x-s001.vmdk"' 'RW 1024 VMFS "f2.img"' > multi.vmdk
+$QIMG convert -O raw multi.vmdk m.raw || fail "multi-extent read"
+$QEMU_IMG convert -O raw multi.vmdk q.raw
+cmp -s m.raw q.raw || check_fail "multi-extent descriptor read differs"
+same_as_qemu info multi.vmdk
+same_as_qemu info --output=json multi.vmdk
+same_as_qemu map --output=json multi.vmdk
+# ZERO and read-only extents (qemu-img 7.2 drops such lines; the format
+# says a ZERO extent reads as zeros and RDONLY data is still part of the
+# disk).
+desc 'RW 1024 FLAT "f1.img" 1024' 'RW 2048 ZERO' 'RDONLY 1024 FLAT "f2.img" 0' > zro.vmdk
+$QIMG convert -O raw zro.vmdk z.raw || fail "ZERO/RDONLY read"
+{ tail -c 512k f1.img; head -c 1M /dev/zero; cat f2.img; } > z.expect
+cmp -s z.raw z.expect || check_fail "ZERO/RDONLY extent content"
+$QIMG_IO -f vmdk -c 'write -P 1 1536k 4k' zro.vmdk >/dev/null 2>&1 &&
+    check_fail "write into a read-only extent succeeded"
+
+# To and from qcow2.
+rm -f c.qcow2 c.vmdk c2.qcow2
+$QEMU_IMG convert -f raw -O qcow2 src.raw c.qcow2
+$QIMG convert -O vmdk c.qcow2 c.vmdk || fail "qcow2 -> vmdk"
+images_equal c.qcow2 c.vmdk qcow2 vmdk
+$QIMG convert -O qcow2 c.vmdk c2.qcow2 || fail "vmdk -> qcow2"
+images_equal src.raw c2.qcow2 raw qcow2
+qemu_check_clean c2.qcow2 qcow2
+
 # Growing resize of monolithicSparse and monolithicFlat.
 for sub in monolithicSparse monolithicFlat; do
     rm -f g*.vmdk

@@ -545,6 +545,17 @@ static int vmdk_get_info(struct bdev *bs, struct bdev_info *info,
     }
     json_object_object_add(o, "extents", arr);
     info->format_specific = o;
+    /* Extents of different kinds have no common cluster size: like
+     * qemu-img, answer "not supported" (info then shows no dirty flag)
+     * while still describing the extents. */
+    for (int i = 1; i < s->n_ext; i++) {
+        const struct vmdk_extent *a = &s->ext[0], *b = &s->ext[i];
+        bool fa = a->type == EXT_FLAT || a->type == EXT_ZERO;
+        bool fb = b->type == EXT_FLAT || b->type == EXT_ZERO;
+        if (fa != fb || a->compressed != b->compressed ||
+            (!fa && a->grain_bytes != b->grain_bytes))
+            return -ENOTSUP;
+    }
     if (s->n_ext && (s->ext[0].type == EXT_SPARSE || s->ext[0].type == EXT_COWD))
         info->cluster_size = (int64_t)s->ext[0].grain_bytes;
     return 0;
