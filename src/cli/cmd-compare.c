@@ -231,7 +231,13 @@ int cmd_compare(int argc, char **argv)
         case 'q': quiet = true; break;
         case 's': strict = true; break;
         case 'U': share = true; break;
-        case OPT_OBJECT: break;
+        case OPT_OBJECT: {
+            /* compare exits 2 on a bad object, as qemu-img does. */
+            int r = cli_add_object(optarg);
+            if (r)
+                return r < 0 ? 2 : 0;
+            break;
+        }
         case OPT_IMAGE_OPTS: image_opts = true; break;
         default: break;
         }

@@ -137,7 +137,14 @@ static int parse_args(struct convert *c, int argc, char **argv, int *rc)
                           &c->rate_limit) < 0)
                 return -1;
             break;
-        case OPT_OBJECT: break;
+        case OPT_OBJECT: {
+            int r = cli_add_object(optarg);
+            if (r) {
+                *rc = r < 0 ? 1 : 0;
+                return -1;
+            }
+            break;
+        }
         case OPT_IMAGE_OPTS: c->image_opts = true; break;
         case OPT_SALVAGE: c->salvage = true; break;
         case OPT_TARGET_IMAGE_OPTS: c->tgt_image_opts = true; break;
@@ -177,11 +184,7 @@ static int build_create_opts(struct convert *c, struct kvlist *opts,
                              uint64_t size)
 {
     struct err err = ERR_INIT;
-    if (c->options && kv_parse(opts, c->options, NULL, &err) < 0) {
-        cli_report(&err);
-        return -1;
-    }
-    if (bdev_check_create_opts(c->out_fmt, opts, &err) < 0) {
+    if (eo_create_opts(c->out_fmt, c->options, opts, &err) < 0) {
         cli_report(&err);
         return -1;
     }
@@ -419,8 +422,12 @@ int cmd_convert(int argc, char **argv)
         goto out;
     int nsrc = argc - optind - 1;
     c.out_filename = nsrc >= 1 ? argv[argc - 1] : NULL;
-    if (c.options && (strstr(c.options, "help") || strstr(c.options, "?"))) {
-        cli_error("Option help is not supported yet");
+    if (c.options && cli_options_want_help(c.options)) {
+        if (c.out_fmt) {
+            rc = cli_print_option_help(c.out_fmt, c.out_filename);
+        } else {
+            cli_error("Option help requires a format be specified");
+        }
         goto out;
     }
     if (nsrc < 1) {

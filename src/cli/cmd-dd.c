@@ -124,7 +124,12 @@ int cmd_dd(int argc, char **argv)
         case 'O': out_fmt = optarg; break;
         case 'f': o.fmt = optarg; break;
         case 'U': o.force_share = true; break;
-        case OPT_OBJECT: break;
+        case OPT_OBJECT: {
+            int r = cli_add_object(optarg);
+            if (r)
+                return r < 0 ? 1 : 0;
+            break;
+        }
         case OPT_IMAGE_OPTS: o.image_opts = true; break;
         default: break;
         }

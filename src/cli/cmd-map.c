@@ -120,7 +120,12 @@ int cmd_map(int argc, char **argv)
             if (eo_cvtnum("max length", optarg, 0, INT64_MAX, &max_length) < 0)
                 return 1;
             break;
-        case OPT_OBJECT: break;
+        case OPT_OBJECT: {
+            int r = cli_add_object(optarg);
+            if (r)
+                return r < 0 ? 1 : 0;
+            break;
+        }
         case OPT_IMAGE_OPTS: o.image_opts = true; break;
         default: break;
         }

@@ -27,8 +27,8 @@ struct measure {
  * help text. */
 static int show_help(char **argv)
 {
-    const struct command *help = cli_find_command("--help");
-    return help ? help->run(1, argv) : 0;
+    (void)argv;
+    return cli_help();
 }
 
 static int parse_args(struct measure *m, int argc, char **argv, int *rc)
@@ -81,7 +81,14 @@ static int parse_args(struct measure *m, int argc, char **argv, int *rc)
             }
             break;
         case 'U': m->force_share = true; break;
-        case OPT_OBJECT: break;
+        case OPT_OBJECT: {
+            int r = cli_add_object(optarg);
+            if (r) {
+                *rc = r < 0 ? 1 : 0;
+                return -1;
+            }
+            break;
+        }
         case OPT_IMAGE_OPTS: m->image_opts = true; break;
         case OPT_OUTPUT: {
             int f = eo_output(optarg);
@@ -161,8 +168,7 @@ static int run(struct measure *m)
                   m->out_fmt);
         goto out;
     }
-    if (m->options && (kv_parse(&opts, m->options, NULL, &err) < 0 ||
-                       bdev_check_create_opts(m->out_fmt, &opts, &err) < 0)) {
+    if (m->options && eo_create_opts(m->out_fmt, m->options, &opts, &err) < 0) {
         cli_report(&err);
         cli_error("Invalid options for file format '%s'", m->out_fmt);
         goto out;

@@ -23,4 +23,11 @@ int eo_accumulate(char **acc, const char *arg);
 /* --output=human|json: 0 human, 1 json, -1 after printing. */
 int eo_output(const char *arg);
 
+/* Parse -o `options` against format `fmt`'s create options (and the file
+ * protocol's), typed as qemu-img checks them; 0 or -errno with `err`. */
+struct kvlist;
+struct err;
+int eo_create_opts(const char *fmt, const char *options, struct kvlist *out,
+                   struct err *err);
+
 #endif
