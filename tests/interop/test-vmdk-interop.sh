@@ -113,6 +113,26 @@ cmp -s z.raw z.expect || check_fail "ZERO/RDONLY extent content"
 $QIMG_IO -f vmdk -c 'write -P 1 1536k 4k' zro.vmdk >/dev/null 2>&1 &&
     check_fail "write into a read-only extent succeeded"
 
+# Zeroed-grain entries for whole grains written as zeros.
+rm -f zg.vmdk
+$QIMG create -f vmdk -o zeroed_grain=on zg.vmdk 4M >/dev/null
+$QIMG_IO -f vmdk -c 'write -P 0x11 0 1M' -c 'write -z 64k 128k' -c 'write -z 300k 4k' \
+    zg.vmdk >/dev/null || check_fail "zeroed grain writes"
+qemu_check_clean zg.vmdk vmdk
+$QEMU_IO -f vmdk -c 'read -P 0x11 0 64k' -c 'read -P 0 64k 128k' -c 'read -P 0x11 192k 108k' \
+    -c 'read -P 0 300k 4k' -c 'read -P 0x11 304k 720k' zg.vmdk | grep -q 'verification failed' &&
+    check_fail "zeroed grains read by qemu"
+same_as_qemu map --output=json zg.vmdk
+
+# VMware 3 (COWD) sparse images, which qemu-img reads but cannot create.
+rm -f cowd.vmdk
+python3 "$TEST_SRCDIR/data/mk-cowd.py" cowd.vmdk || fail "mk-cowd"
+$QIMG convert -O raw cowd.vmdk m.raw || fail "COWD read"
+$QEMU_IMG convert -O raw cowd.vmdk q.raw
+cmp -s m.raw q.raw || check_fail "COWD read differs"
+same_as_qemu info cowd.vmdk
+same_as_qemu map --output=json cowd.vmdk
+
 # To and from qcow2.
 rm -f c.qcow2 c.vmdk c2.qcow2
 $QEMU_IMG convert -f raw -O qcow2 src.raw c.qcow2

@@ -175,6 +175,19 @@ static int open_sparse_file(struct bdev *bs, struct vmdk *s, struct err *err)
         r = vmdk_desc_parse(s->desc_text, &s->desc, err);
         if (r < 0)
             return r;
+    } else if (e->type == EXT_COWD && bs->file->size > VMDK_SECTOR) {
+        /* VMware 3 images keep their content IDs as text in the second
+         * sector; read them, but never write there (tables may follow). */
+        char *t;
+        r = read_text(bs->file, VMDK_SECTOR,
+                      min_u64(20 * VMDK_SECTOR, bs->file->size - VMDK_SECTOR),
+                      &t, err);
+        if (r < 0)
+            return r;
+        r = vmdk_desc_parse(t, &s->desc, err);
+        free(t);
+        if (r < 0)
+            return r;
     }
     return 0;
 }
