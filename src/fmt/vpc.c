@@ -488,7 +488,9 @@ static int vpc_block_status(struct bdev *bs, uint64_t off, uint64_t len,
     uint64_t run, host = vpc_host_off(s, off, &run);
     bool alloc = host != 0;
     uint64_t done = min_u64(run, len);
-    /* Merge following blocks of the same kind (contiguous when allocated). */
+    /* Merge following blocks of the same kind (contiguous when allocated),
+     * a bounded number of them so a walk over the image stays linear. */
+    len = min_u64(len, done + 255 * (uint64_t)s->block_size);
     while (done < len) {
         uint64_t r2, h2 = vpc_host_off(s, off + done, &r2);
         if ((h2 != 0) != alloc || (alloc && h2 != host + done))

@@ -615,6 +615,8 @@ static int vhdx_block_status(struct bdev *bs, uint64_t off, uint64_t len,
     bool present = (e & BAT_STATE_MASK) == PAYLOAD_FULLY_PRESENT;
     uint64_t host = (e & BAT_OFFSET_MASK) + off % s->block_size;
     uint64_t done = min_u64(run, len);
+    /* A bounded number of blocks, so a walk over the image stays linear. */
+    len = min_u64(len, done + 255 * (uint64_t)s->block_size);
     while (done < len) {
         uint64_t r2, e2 = entry_of(s, off + done, &r2);
         bool p2 = (e2 & BAT_STATE_MASK) == PAYLOAD_FULLY_PRESENT;

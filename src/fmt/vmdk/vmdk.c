@@ -493,6 +493,9 @@ static int vmdk_block_status(struct bdev *bs, uint64_t off, uint64_t len,
     }
     uint64_t done = 0, first = 0;
     unsigned flags = 0;
+    /* One grain table's span at most, so a walk over the image is linear. */
+    len = min_u64(len, (uint64_t)e->gtes_per_gt * e->grain_bytes -
+                  in % ((uint64_t)e->gtes_per_gt * e->grain_bytes));
     while (done < len) {
         uint64_t host, gin = (in + done) % e->grain_bytes;
         uint64_t n = min_u64(len - done, e->grain_bytes - gin);
