@@ -247,6 +247,12 @@ char *bdev_backing_path(const struct bdev *bs);
  * again; -ENOTSUP when the format cannot. */
 int bdev_make_empty(struct bdev *bs, struct err *err);
 
+/* Change options of an existing image (qemu-img amend); -ENOTSUP when the
+ * format cannot. */
+int bdev_amend(struct bdev *bs, struct kvlist *opts, bool force,
+               void (*progress)(void *opaque, uint64_t done, uint64_t total),
+               void *opaque, struct err *err);
+
 /* Snapshot changes; -ENOTSUP when the format has no internal snapshots.
  * `sn` gives id (may be empty: the format picks one), name and times. */
 int bdev_snapshot_create(struct bdev *bs, const struct snapshot_info *sn,

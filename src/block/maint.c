@@ -60,3 +60,12 @@ char *bdev_backing_path(const struct bdev *bs)
         return NULL;
     return bdev_resolve_backing(bs, bs->backing_file);
 }
+
+int bdev_amend(struct bdev *bs, struct kvlist *opts, bool force,
+               void (*progress)(void *opaque, uint64_t done, uint64_t total),
+               void *opaque, struct err *err)
+{
+    if (!bs->drv->amend)
+        return -ENOTSUP;
+    return bs->drv->amend(bs, opts, force, progress, opaque, err);
+}

@@ -736,10 +736,11 @@ static int64_t imrt_alloc(struct ck *c, int64_t n, int64_t *hint)
 
 /* Write a whole new refcount structure from the in-memory counts and
  * switch the header to it. */
-static int rebuild(struct ck *c, struct err *err)
+static int rebuild(struct ck *c, uint32_t order, struct err *err)
 {
     struct qcow2_state *s = c->s;
-    uint64_t cs = s->cluster_size, per = s->rb_entries;
+    uint64_t cs = s->cluster_size, per = cs * 8 >> order;
+    uint64_t maxv = order == 6 ? UINT64_MAX : (1ull << (1u << order)) - 1;
     int64_t hint = 0;
     int64_t *blocks = NULL;         /* refblock cluster per table index */
     uint64_t nblocks = 0, rt_clusters = 0;
@@ -813,7 +814,7 @@ static int rebuild(struct ck *c, struct err *err)
         memset(buf, 0, cs);
         for (uint64_t k = 0; k < per && (int64_t)(i * per + k) < c->nb; k++) {
             uint64_t v = c->rc[i * per + k];
-            qcow2_rb_set(buf, k, s->refcount_order, min_u64(v, s->refcount_max));
+            qcow2_rb_set(buf, k, order, min_u64(v, maxv));
         }
         r = bdev_pwrite(c->bs->file, (uint64_t)blocks[i] * cs, cs, buf, err);
         if (r < 0)
@@ -834,16 +835,30 @@ static int rebuild(struct ck *c, struct err *err)
         r = bdev_flush(c->bs->file, err);
     if (r < 0)
         goto out;
-    uint8_t hdr[12];
-    st_be64(hdr, (uint64_t)rt_start * cs);
-    st_be32(hdr + 8, (uint32_t)rt_clusters);
-    r = bdev_pwrite(c->bs->file, 48, 12, hdr, err);
+    /* One write switches table (and width): bytes 48..99 of the header
+     * lie in one sector. */
+    uint8_t hdr[104];
+    r = bdev_pread(c->bs->file, 0, sizeof(hdr), hdr, err);
+    if (r < 0)
+        goto out;
+    st_be64(hdr + 48, (uint64_t)rt_start * cs);
+    st_be32(hdr + 56, (uint32_t)rt_clusters);
+    size_t hlen = 12;
+    if (order != s->refcount_order) {
+        st_be32(hdr + 96, order);
+        hlen = 52;
+    }
+    r = bdev_pwrite(c->bs->file, 48, hlen, hdr + 48, err);
     if (r >= 0)
         r = bdev_flush(c->bs->file, err);
     if (r < 0)
         goto out;
     s->h.refcount_table_offset = (uint64_t)rt_start * cs;
     s->h.refcount_table_clusters = (uint32_t)rt_clusters;
+    s->h.refcount_order = order;
+    s->refcount_order = order;
+    s->rb_entries = per;
+    s->refcount_max = maxv;
     for (uint64_t i = 0; i < s->rt_size; i++) {
         uint64_t off = s->rt[i] & REFT_OFFSET_MASK;
         if (off)
@@ -901,7 +916,7 @@ static int check_refcounts(struct ck *c, unsigned fix, struct err *err)
         struct check_result old = *c->res;
         int fresh_leaks = 0;
         fprintf(stderr, "Rebuilding refcount structure\n");
-        r = rebuild(c, err);
+        r = rebuild(c, s->refcount_order, err);
         if (r < 0)
             return r;
         c->res->corruptions = 0;
@@ -981,5 +996,61 @@ int qcow2_check(struct bdev *bs, struct check_result *res, unsigned fix,
         s->corrupt = was_corrupt;
     if (r < 0 && !err_isset(err))
         err_set(err, r, "%s", strerror(-r));
+    return r;
+}
+
+int qcow2_change_refcount_order(struct bdev *bs, uint32_t order,
+                                struct err *err)
+{
+    struct qcow2_state *s = qcow2_st(bs);
+    struct check_result res = { 0 };
+    struct ck c = { .bs = bs, .s = s, .res = &res };
+    bool need_rebuild = false;
+    int64_t flen = bdev_file_length(bs->file);
+    int r;
+    if (flen < 0)
+        return err_set(err, (int)flen, "Could not get the file size");
+    c.file_len = flen;
+    if (imrt_grow(&c, (int64_t)div_round_up((uint64_t)flen,
+                                            s->cluster_size)) < 0)
+        return err_set(err, -ENOMEM, "Out of memory");
+    r = calculate(&c, 0, &need_rebuild);
+    if (r >= 0 && (res.corruptions || res.check_errors))
+        r = -EIO;
+    if (r < 0) {
+        free(c.rc);
+        return err_set(err, r, "Cannot change the refcount width of an image "
+                       "with refcount errors; run 'qemu-img check -r all' "
+                       "first");
+    }
+    uint64_t maxv = order == 6 ? UINT64_MAX : (1ull << (1u << order)) - 1;
+    for (int64_t i = 0; i < c.nb; i++)
+        if (c.rc[i] > maxv) {
+            free(c.rc);
+            return err_set(err, -EINVAL, "Cannot decrease refcount entry "
+                           "width to %u bits: Cluster at offset %#" PRIx64
+                           " has a refcount of %" PRIu64, 1u << order,
+                           (uint64_t)i * s->cluster_size, c.rc[i]);
+        }
+    /* The old structure, freed once the new one is in place. */
+    uint64_t old_rt = s->rt_offset, old_rt_clusters =
+        s->rt_disk_size * 8 / s->cluster_size, nold = s->rt_size;
+    uint64_t *old_blocks = malloc((nold ? nold : 1) * sizeof(uint64_t));
+    if (!old_blocks) {
+        free(c.rc);
+        return err_set(err, -ENOMEM, "Out of memory");
+    }
+    for (uint64_t i = 0; i < nold; i++)
+        old_blocks[i] = s->rt[i] & REFT_OFFSET_MASK;
+    r = rebuild(&c, order, err);
+    free(c.rc);
+    for (uint64_t i = 0; r >= 0 && i < nold; i++)
+        if (old_blocks[i])
+            r = qcow2_free_clusters(bs, old_blocks[i], 1, err);
+    if (r >= 0)
+        r = qcow2_free_clusters(bs, old_rt, old_rt_clusters, err);
+    free(old_blocks);
+    if (r >= 0)
+        r = qcow2_barrier(bs, err);
     return r;
 }

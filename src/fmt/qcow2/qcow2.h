@@ -404,6 +404,14 @@ int qcow2_snapshot_apply(struct bdev *bs, const char *id_or_name,
                          struct err *err);
 int qcow2_snapshot_delete(struct bdev *bs, const char *id, const char *name,
                           struct err *err);
+/* Write the snapshot table again (new clusters, 24 bytes of extra data,
+ * disk sizes filled in), as an upgrade to compat=1.1 needs. */
+int qcow2_snapshot_table_rewrite(struct bdev *bs, struct err *err);
+
+/* ---- amend.c ---- */
+
+int qcow2_amend(struct bdev *bs, struct kvlist *opts, bool force,
+                progress_fn progress, void *opaque, struct err *err);
 
 /* ---- make-empty.c ---- */
 
@@ -417,5 +425,9 @@ int qcow2_make_empty(struct bdev *bs, struct err *err);
  * stderr as qemu-img prints them. */
 int qcow2_check(struct bdev *bs, struct check_result *res, unsigned fix,
                 struct err *err);
+/* Rewrite the refcount structure with entries of 2^order bits (new blocks
+ * and table, one header write switching table and width). */
+int qcow2_change_refcount_order(struct bdev *bs, uint32_t order,
+                                struct err *err);
 
 #endif

@@ -719,3 +719,26 @@ int qcow2_snapshot_delete(struct bdev *bs, const char *id, const char *name,
                        strerror(-r));
     return 0;
 }
+
+int qcow2_snapshot_table_rewrite(struct bdev *bs, struct err *err)
+{
+    struct qcow2_state *s = qcow2_st(bs);
+    if (!s->nb_snapshots)
+        return 0;
+    struct qcow2_snapshot *list = calloc((size_t)s->nb_snapshots,
+                                         sizeof(*list));
+    if (!list)
+        return err_set(err, -ENOMEM, "Out of memory");
+    memcpy(list, s->snapshots, (size_t)s->nb_snapshots * sizeof(*list));
+    for (int i = 0; i < s->nb_snapshots; i++)
+        if (!list[i].has_disk_size) {
+            list[i].disk_size = bs->size;
+            list[i].has_disk_size = true;
+        }
+    int r = write_table(bs, list, s->nb_snapshots, err);
+    if (r < 0 && s->snapshots != list)
+        free(list);
+    if (r >= 0)
+        r = qcow2_barrier(bs, err);
+    return r;
+}
