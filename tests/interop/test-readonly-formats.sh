@@ -71,6 +71,8 @@ done
 for f in bochs cloop; do
     rm -f q.raw; $QEMU_IMG convert -f $f -O raw img.$f q.raw
     cmp -s src.raw q.raw || check_fail "mkimg's $f image is not what qemu-img reads"
+    same_as_qemu info img.$f
+    same_as_qemu info --output=json img.$f
 done
 $QIMG_IO -r -f parallels -c 'read -P 5 1M 100k' p.hdd | grep -q 'verification failed' &&
     check_fail "parallels read through qimg-io"
