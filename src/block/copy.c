@@ -70,10 +70,13 @@ uint64_t bdev_cluster_size(struct bdev *bs)
     struct bdev_info info;
     struct err err = ERR_INIT;
     memset(&info, 0, sizeof(info));
-    if (!bs->drv->get_info || bs->drv->get_info(bs, &info, &err) < 0)
+    if (!bs->drv->get_info)
         return 0;
+    int r = bs->drv->get_info(bs, &info, &err);
     if (info.format_specific)
         json_object_put(info.format_specific);
+    if (r < 0)
+        return 0;
     return info.cluster_size > 0 ? (uint64_t)info.cluster_size : 0;
 }
 

@@ -92,6 +92,9 @@ struct driver {
     int (*truncate)(struct bdev *bs, uint64_t size, bool shrink,
                     enum prealloc prealloc, struct err *err);
     int64_t (*allocated_size)(struct bdev *bs);
+    /* May fail with -ENOTSUP after setting format_specific (vmdk with
+     * mixed extents: no cluster size, but extents to describe); callers
+     * release format_specific whenever it is set. */
     int (*get_info)(struct bdev *bs, struct bdev_info *info, struct err *err);
     int (*change_backing_file)(struct bdev *bs, const char *file,
                                const char *fmt, struct err *err);

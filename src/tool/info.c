@@ -98,8 +98,11 @@ int tool_cmd_info(struct bdev **bsp, int argc, char **argv)
     int r = bdev_get_info(bs, &bi, &err);
     if (r == -ENOTSUP && !strcmp(bdev_format_name(bs), "raw"))
         r = 0;
-    if (r < 0)
+    if (r < 0) {
+        if (bi.format_specific)
+            json_object_put(bi.format_specific);
         return r;
+    }
     tool_cvtstr((double)bi.cluster_size, s1, sizeof(s1));
     tool_cvtstr((double)vm_state_offset(bs, &bi), s2, sizeof(s2));
     printf("cluster size: %s\n", s1);
