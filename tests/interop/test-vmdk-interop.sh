@@ -6,6 +6,10 @@
 # as a third reader.
 . "$(dirname "$0")/../lib.sh"
 
+# info after the file's allocation settled (the filesystem may still be
+# trimming speculative preallocation, which changes "disk size").
+same_info() { sync "${@: -1}" 2>/dev/null; same_as_qemu info "$@"; }
+
 head -c 3M /dev/urandom > src.raw
 truncate -s 9M src.raw
 head -c 1M /dev/urandom | dd of=src.raw bs=1M seek=7 conv=notrunc status=none
@@ -29,8 +33,8 @@ for sub in $subs; do
     images_equal src.raw m.vmdk raw vmdk
     $QIMG convert -f vmdk -O raw m.vmdk back.raw || fail "read back $sub"
     cmp -s back.raw src.raw || check_fail "$sub read back"
-    same_as_qemu info m.vmdk
-    same_as_qemu info --output=json m.vmdk
+    same_info m.vmdk
+    same_info --output=json m.vmdk
     [ $sub = streamOptimized ] || same_as_qemu map --output=json m.vmdk
 done
 
@@ -67,7 +71,7 @@ for sub in monolithicSparse twoGbMaxExtentSparse streamOptimized \
         check_fail "qemu-written $sub read differs"
     $QIMG compare -f raw -F vmdk m.raw q.vmdk >/dev/null ||
         check_fail "qimg compare of qemu-written $sub"
-    same_as_qemu info q.vmdk
+    same_info q.vmdk
     same_as_qemu map --output=json q.vmdk
     rm -f m.raw
 done
@@ -83,7 +87,7 @@ $QEMU_IO -f vmdk -c 'read -P 0x66 1000k 10k' top.vmdk | grep -q 'verification fa
 $QEMU_IMG convert -O raw top.vmdk q.raw
 $QIMG convert -O raw top.vmdk m.raw
 cmp -s q.raw m.raw || check_fail "overlay read differs"
-same_as_qemu info top.vmdk
+same_info top.vmdk
 same_as_qemu map --output=json top.vmdk
 
 # A hand-written descriptor with FLAT, SPARSE and VMFS extents.
@@ -100,8 +104,8 @@ desc 'RW 2048 FLAT "f1.img" 0' 'RW 2048 SPARSE "x-s001.vmdk"' 'RW 1024 VMFS "f2.
 $QIMG convert -O raw multi.vmdk m.raw || fail "multi-extent read"
 $QEMU_IMG convert -O raw multi.vmdk q.raw
 cmp -s m.raw q.raw || check_fail "multi-extent descriptor read differs"
-same_as_qemu info multi.vmdk
-same_as_qemu info --output=json multi.vmdk
+same_info multi.vmdk
+same_info --output=json multi.vmdk
 same_as_qemu map --output=json multi.vmdk
 # ZERO and read-only extents (qemu-img 7.2 drops such lines; the format
 # says a ZERO extent reads as zeros and RDONLY data is still part of the
@@ -130,7 +134,7 @@ python3 "$TEST_SRCDIR/data/mk-cowd.py" cowd.vmdk || fail "mk-cowd"
 $QIMG convert -O raw cowd.vmdk m.raw || fail "COWD read"
 $QEMU_IMG convert -O raw cowd.vmdk q.raw
 cmp -s m.raw q.raw || check_fail "COWD read differs"
-same_as_qemu info cowd.vmdk
+same_info cowd.vmdk
 same_as_qemu map --output=json cowd.vmdk
 
 # To and from qcow2.
