@@ -247,6 +247,24 @@ char *bdev_backing_path(const struct bdev *bs);
  * again; -ENOTSUP when the format cannot. */
 int bdev_make_empty(struct bdev *bs, struct err *err);
 
+/* Persistent dirty bitmap actions (qemu-img bitmap), applied in order. */
+enum bitmap_act {
+    BITMAP_ACT_ADD, BITMAP_ACT_REMOVE, BITMAP_ACT_CLEAR,
+    BITMAP_ACT_ENABLE, BITMAP_ACT_DISABLE, BITMAP_ACT_MERGE,
+};
+struct bitmap_action {
+    enum bitmap_act op;
+    const char *name;           /* the bitmap acted on */
+    uint64_t granularity;       /* add: bytes, 0 for the default */
+    const char *src_name;       /* merge: source bitmap */
+    struct bdev *src;           /* merge: image holding it (NULL: same) */
+};
+/* Apply `n` actions, stopping at the first failure (earlier ones are
+ * kept); *failed is the index of the failing action.  -ENOTSUP when the
+ * format has no persistent bitmaps. */
+int bdev_bitmap_apply(struct bdev *bs, const struct bitmap_action *acts,
+                      int n, int *failed, struct err *err);
+
 /* Change options of an existing image (qemu-img amend); -ENOTSUP when the
  * format cannot. */
 int bdev_amend(struct bdev *bs, struct kvlist *opts, bool force,

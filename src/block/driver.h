@@ -101,6 +101,9 @@ struct driver {
 
     int (*check)(struct bdev *bs, struct check_result *res, unsigned fix,
                  struct err *err);
+    /* Persistent dirty bitmaps (see bdev_bitmap_apply). */
+    int (*bitmap_apply)(struct bdev *bs, const struct bitmap_action *acts,
+                        int n, int *failed, struct err *err);
     /* Unallocate everything so reads go to the backing file (commit). */
     int (*make_empty)(struct bdev *bs, struct err *err);
     /* `in` may be NULL (measure --size); `size` is the virtual size. */

@@ -69,3 +69,13 @@ int bdev_amend(struct bdev *bs, struct kvlist *opts, bool force,
         return -ENOTSUP;
     return bs->drv->amend(bs, opts, force, progress, opaque, err);
 }
+
+int bdev_bitmap_apply(struct bdev *bs, const struct bitmap_action *acts,
+                      int n, int *failed, struct err *err)
+{
+    *failed = 0;
+    if (!bs->drv->bitmap_apply)
+        return err_set(err, -ENOTSUP, "Can't store persistent bitmaps to "
+                       "%s: Operation not supported", bs->filename);
+    return bs->drv->bitmap_apply(bs, acts, n, failed, err);
+}

@@ -438,6 +438,7 @@ const struct driver drv_qcow2 = {
     .snapshot_list = qcow2_snapshot_list,
     .snapshot_load = qcow2_snapshot_load,
     .check = qcow2_check,
+    .bitmap_apply = qcow2_bitmap_apply,
     .amend = qcow2_amend,
     .make_empty = qcow2_make_empty,
     .snapshot_create = qcow2_snapshot_create,

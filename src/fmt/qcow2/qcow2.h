@@ -413,6 +413,11 @@ int qcow2_snapshot_table_rewrite(struct bdev *bs, struct err *err);
 int qcow2_amend(struct bdev *bs, struct kvlist *opts, bool force,
                 progress_fn progress, void *opaque, struct err *err);
 
+/* ---- bitmap.c ---- */
+
+int qcow2_bitmap_apply(struct bdev *bs, const struct bitmap_action *acts,
+                       int n, int *failed, struct err *err);
+
 /* ---- make-empty.c ---- */
 
 /* Unallocate every cluster of the active layer (reads go to the backing
