@@ -58,6 +58,24 @@ cmp -s before.raw after.raw || check_fail "commit changed what the image reads"
 "$QEMU_IMG" map --output=json got-top.qcow2 | grep -q '"depth": 0' &&
     check_fail "committed top still allocates data"
 
+# commit of an image with an internal snapshot (tables shared with it)
+for x in ref got; do
+    "$QEMU_IMG" create -q -f qcow2 $x-b.qcow2 1M
+    "$QEMU_IO" -c "write -P 1 0 1M" $x-b.qcow2 >/dev/null
+    "$QEMU_IMG" create -q -f qcow2 -b $x-b.qcow2 -F qcow2 $x-t.qcow2 1M
+    "$QEMU_IO" -c "write -P 2 0 128k" $x-t.qcow2 >/dev/null
+    "$QEMU_IMG" snapshot -c s $x-t.qcow2
+    "$QEMU_IO" -c "write -P 3 64k 128k" $x-t.qcow2 >/dev/null
+done
+"$QEMU_IMG" commit -q ref-t.qcow2
+"$QIMG" commit -q got-t.qcow2 || check_fail "commit with snapshot"
+images_equal ref-t.qcow2 got-t.qcow2
+images_equal ref-b.qcow2 got-b.qcow2
+qemu_check_clean got-t.qcow2
+"$QEMU_IMG" convert -l s -O raw ref-t.qcow2 rs.raw
+"$QEMU_IMG" convert -l s -O raw got-t.qcow2 gs.raw
+cmp -s rs.raw gs.raw || check_fail "snapshot changed by commit"
+
 # rebase
 both rebase -b IMG-base.qcow2 -F qcow2 IMG-top.qcow2
 both rebase -b '' IMG-top.qcow2
