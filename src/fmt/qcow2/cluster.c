@@ -956,6 +956,12 @@ int qcow2_write_zeroes(struct bdev *bs, uint64_t off, uint64_t len,
     return r;
 }
 
+int qcow2_discard_full(struct bdev *bs, uint64_t off, uint64_t len,
+                       struct err *err)
+{
+    return zero_clusters(bs, off, len, Z_DEALLOC, err);
+}
+
 int qcow2_discard(struct bdev *bs, uint64_t off, uint64_t len,
                   struct err *err)
 {
@@ -1141,13 +1147,14 @@ int qcow2_block_status(struct bdev *bs, uint64_t off, uint64_t len,
 
 /* ---- preallocation ---- */
 
-int qcow2_preallocate(struct bdev *bs, uint64_t size, struct err *err)
+int qcow2_preallocate(struct bdev *bs, uint64_t start, uint64_t size,
+                      struct err *err)
 {
     struct qcow2_state *s = qcow2_st(bs);
     uint64_t cs = s->cluster_size, per_l1 = s->l2_entries * cs;
     uint64_t nclusters = div_round_up(size, cs);
     int r = 0;
-    for (uint64_t off = 0; off < nclusters * cs && r >= 0;) {
+    for (uint64_t off = align_down(start, cs); off < nclusters * cs && r >= 0;) {
         uint64_t n = min_u64(nclusters * cs - off, per_l1 - off % per_l1);
         uint32_t l1_idx = (uint32_t)(off / per_l1);
         struct slice sl;

@@ -264,12 +264,14 @@ static int create_l1(struct bdev *bs, struct err *err)
 }
 
 /* Make the preallocated data area real (falloc) or write it (full). */
-static int prealloc_data(struct bdev *bs, enum prealloc mode, struct err *err)
+int qcow2_prealloc_data(struct bdev *bs, uint64_t off, enum prealloc mode,
+                        struct err *err)
 {
-    uint64_t off = 0;
     while (off < bs->size) {
         struct bstatus st;
-        int r = bdev_block_status(bs, off, bs->size - off, &st, err);
+        /* The driver's own status: callers may hold the node lock. */
+        memset(&st, 0, sizeof(st));
+        int r = qcow2_block_status(bs, off, bs->size - off, &st, err);
         if (r < 0)
             return r;
         if (st.flags & BS_OFFSET_VALID) {
@@ -358,9 +360,9 @@ int qcow2_create(const char *filename, struct kvlist *opts, struct err *err)
     qcow2_st(bs)->h.size = p.size;
     r = create_l1(bs, err);
     if (r >= 0 && p.prealloc != PREALLOC_OFF) {
-        r = qcow2_preallocate(bs, bs->size, err);
+        r = qcow2_preallocate(bs, 0, bs->size, err);
         if (r >= 0 && p.prealloc != PREALLOC_METADATA && !p.data_file)
-            r = prealloc_data(bs, p.prealloc, err);
+            r = qcow2_prealloc_data(bs, 0, p.prealloc, err);
     }
     if (r >= 0)
         r = bdev_flush(bs, err);

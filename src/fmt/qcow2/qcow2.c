@@ -434,6 +434,7 @@ const struct driver drv_qcow2 = {
     .block_status = qcow2_block_status,
     .get_info = qcow2_get_info,
     .change_backing_file = qcow2_change_backing,
+    .truncate = qcow2_truncate,
     .measure = qcow2_measure,
     .snapshot_list = qcow2_snapshot_list,
     .snapshot_load = qcow2_snapshot_load,

@@ -346,12 +346,17 @@ long qcow2_compress_cluster(struct bdev *bs, const void *buf, uint64_t len,
 int qcow2_write_compressed_data(struct bdev *bs, uint64_t off,
                                 const void *cdata, uint64_t clen,
                                 struct err *err);
+/* Deallocate whole clusters (entries become unallocated). */
+int qcow2_discard_full(struct bdev *bs, uint64_t off, uint64_t len,
+                       struct err *err);
 int qcow2_write_compressed(struct bdev *bs, uint64_t off, uint64_t len,
                            const void *buf, struct err *err);
 int qcow2_block_status(struct bdev *bs, uint64_t off, uint64_t len,
                        struct bstatus *st, struct err *err);
-/* Allocate every cluster of [0, size) (preallocation=metadata and up). */
-int qcow2_preallocate(struct bdev *bs, uint64_t size, struct err *err);
+/* Allocate every unallocated cluster of [start, size) (preallocation=
+ * metadata and up). */
+int qcow2_preallocate(struct bdev *bs, uint64_t start, uint64_t size,
+                      struct err *err);
 /* Grow a protocol node so that [0, end) can be written. */
 int qcow2_ensure_size(struct bdev *node, uint64_t end, struct err *err);
 /* Write L1 entries [first, first+n) to disk. */
@@ -388,6 +393,16 @@ uint64_t qcow2_refcount_metadata_size(uint64_t clusters, uint64_t cluster_size,
                                       uint32_t refcount_order, bool generous);
 uint64_t qcow2_prealloc_size(uint64_t total, uint64_t cluster_size,
                              uint32_t refcount_order, bool ext_l2);
+
+/* Allocate host space (falloc) or write zeros (full) for the clusters
+ * mapped from guest offset `off` to the end. */
+int qcow2_prealloc_data(struct bdev *bs, uint64_t off, enum prealloc mode,
+                        struct err *err);
+
+/* ---- resize.c ---- */
+
+int qcow2_truncate(struct bdev *bs, uint64_t size, bool shrink,
+                   enum prealloc prealloc, struct err *err);
 
 /* ---- info.c ---- */
 

@@ -409,7 +409,7 @@ int qcow2_alloc_clusters(struct bdev *bs, uint64_t n, uint64_t *out,
     struct qcow2_state *s = qcow2_st(bs);
     uint64_t k = 0, x = 0, missing = 0;
     int r;
-    if (n == 0 || n > s->rb_entries * 4)
+    if (n == 0 || n > s->rb_entries * 32)
         return err_set(err, -EINVAL, "qcow2: bad allocation size");
     for (int tries = 0; tries < 1000; tries++) {
         r = find_free(bs, n + k, &x, err);
