@@ -4,7 +4,12 @@
  * data descriptor; every sector carries the entry's sequence number and the
  * whole entry is covered by a CRC-32C.  The active sequence is the valid
  * chain of consecutive sequence numbers with the highest head, replayed
- * from the head's tail entry to the head. */
+ * from the head's tail entry to the head.
+ *
+ * Writing: each metadata sector update is one self-contained entry (its
+ * tail is itself), made durable before the sector is written in place and
+ * flushed; the log GUID is set in the headers before the first entry and
+ * cleared when the image is closed cleanly. */
 #include "fmt/vhdx/vhdx.h"
 
 #include <errno.h>
@@ -274,5 +279,70 @@ int vhdx_log_replay(struct bdev *file, struct vhdx *s, struct err *err)
     if (r < 0)
         return r;
     memset(s->hdr.log_guid, 0, 16);
+    return vhdx_write_headers(file, s, err);
+}
+
+int vhdx_log_write_sector(struct bdev *file, struct vhdx *s, uint64_t target,
+                          const uint8_t *data, struct err *err)
+{
+    static const uint8_t zero[16];
+    uint8_t *e;
+    int r;
+    s->log_used = true;
+    if (!memcmp(s->hdr.log_guid, zero, 16)) {
+        vhdx_random_guid(s->hdr.log_guid);
+        r = vhdx_write_headers(file, s, err);
+        if (r < 0)
+            return r;
+    }
+    uint64_t len = 2 * VHDX_LOG_SECTOR;
+    if (s->log_head + len > s->hdr.log_length)
+        s->log_head = 0;
+    e = calloc(1, len);
+    if (!e)
+        return err_set(err, -ENOMEM, "Out of memory");
+    uint64_t seq = ++s->log_seq;
+    st_le32(e, SIG_LOGE);
+    st_le32(e + 8, (uint32_t)len);
+    st_le32(e + 12, (uint32_t)s->log_head);
+    st_le64(e + 16, seq);
+    st_le32(e + 24, 1);
+    memcpy(e + 32, s->hdr.log_guid, 16);
+    st_le64(e + 48, file->size);
+    st_le64(e + 56, file->size);
+    uint8_t *d = e + LOG_ENTRY_HDR;
+    st_le32(d, SIG_DESC);
+    memcpy(d + 4, data + VHDX_LOG_SECTOR - 4, 4);
+    memcpy(d + 8, data, 8);
+    st_le64(d + 16, target);
+    st_le64(d + 24, seq);
+    uint8_t *ds = e + VHDX_LOG_SECTOR;
+    st_le32(ds, SIG_DATA);
+    st_le32(ds + 4, (uint32_t)(seq >> 32));
+    memcpy(ds + 8, data + 8, VHDX_LOG_SECTOR - 12);
+    st_le32(ds + VHDX_LOG_SECTOR - 4, (uint32_t)seq);
+    st_le32(e + 4, crc32c(0, e, len));
+    r = bdev_pwrite(file, s->hdr.log_offset + s->log_head, len, e, err);
+    free(e);
+    if (r >= 0)
+        r = bdev_flush(file, err);
+    if (r >= 0)
+        r = bdev_pwrite(file, target, VHDX_LOG_SECTOR, data, err);
+    if (r >= 0)
+        r = bdev_flush(file, err);
+    if (r >= 0)
+        s->log_head += len;
+    return r;
+}
+
+int vhdx_log_close(struct bdev *file, struct vhdx *s, struct err *err)
+{
+    if (!s->log_used)
+        return 0;
+    int r = bdev_flush(file, err);
+    if (r < 0)
+        return r;
+    memset(s->hdr.log_guid, 0, 16);
+    s->log_used = false;
     return vhdx_write_headers(file, s, err);
 }

@@ -5,7 +5,8 @@
  * tables and log entries are verified with their CRC-32C; a dirty log is
  * replayed when the image is opened for writing (opening it read-only
  * fails, as the specification requires).  Differencing images (a parent
- * locator) are refused.  BAT updates are written in place, data first. */
+ * locator) are refused.  BAT updates go through the log (log.c), after
+ * the data they point to is durable. */
 #include "fmt/vhdx/vhdx.h"
 
 #include <errno.h>
@@ -464,6 +465,8 @@ static int vhdx_open_image(struct bdev *bs, struct err *err)
 static void vhdx_close(struct bdev *bs)
 {
     struct vhdx *s = bs->priv;
+    struct err err = ERR_INIT;
+    vhdx_log_close(bs->file, s, &err);
     free(s->bat);
 }
 
@@ -521,10 +524,15 @@ static int vhdx_user_visible_write(struct bdev *bs, struct vhdx *s,
 static int set_bat(struct bdev *bs, struct vhdx *s, uint64_t block,
                    uint64_t val, struct err *err)
 {
-    uint8_t b[8];
+    uint8_t sec[VHDX_LOG_SECTOR];
     uint64_t idx = vhdx_bat_index(s, block);
-    st_le64(b, val);
-    int r = bdev_pwrite(bs->file, s->bat_off + 8 * idx, 8, b, err);
+    uint64_t at = s->bat_off + align_down(8 * idx, VHDX_LOG_SECTOR);
+    /* The BAT region is whole MiB, so its 4 KiB sectors are inside it. */
+    int r = bdev_pread(bs->file, at, sizeof(sec), sec, err);
+    if (r < 0)
+        return r;
+    st_le64(sec + (8 * idx) % VHDX_LOG_SECTOR, val);
+    r = vhdx_log_write_sector(bs->file, s, at, sec, err);
     if (r >= 0)
         s->bat[idx] = val;
     return r;

@@ -53,6 +53,9 @@ struct vhdx {
     int cur_header;            /* 0 or 1: which slot holds hdr */
     bool headers_updated;      /* file_write_guid renewed this session */
     bool log_replayed;         /* open replayed a dirty log */
+    bool log_used;             /* this session wrote log entries */
+    uint64_t log_head;         /* where the next log entry goes */
+    uint64_t log_seq;          /* last log entry's sequence number */
     uint64_t bat_off, bat_len;
     uint64_t meta_off, meta_len;
     uint32_t block_size;
@@ -84,6 +87,12 @@ int vhdx_log_find(struct bdev *file, struct vhdx *s, bool *dirty,
                   struct err *err);
 /* Replay the active log sequence and clear the log GUID. */
 int vhdx_log_replay(struct bdev *file, struct vhdx *s, struct err *err);
+
+/* Update the 4 KiB metadata sector at `target` through the log. */
+int vhdx_log_write_sector(struct bdev *file, struct vhdx *s, uint64_t target,
+                          const uint8_t *data, struct err *err);
+/* After a session that used the log: clear the log GUID in the headers. */
+int vhdx_log_close(struct bdev *file, struct vhdx *s, struct err *err);
 
 /* create.c */
 int vhdx_create(const char *filename, struct kvlist *opts, struct err *err);
