@@ -79,6 +79,20 @@ if "$QIMG_IO" -f qcow2 -c "write -c -P 2 0 64k" cw >/dev/null 2>&1; then
 fi
 qemu_check_clean cw
 
+# A dirty image (lazy refcounts, writer killed) is repaired when opened
+# for writing, as qemu does, and keeps its data.
+"$QEMU_IMG" create -q -f qcow2 -o lazy_refcounts=on lazy 4M
+"$QEMU_IO" -c "write -P 1 0 1M" -c "write -P 2 2M 64k" -c abort lazy >/dev/null 2>&1
+"$QEMU_IMG" info --output=json lazy | grep -q '"dirty-flag": true' ||
+    check_fail "qemu-io abort did not leave the image dirty"
+"$QIMG_IO" -f qcow2 -c "write -P 3 3M 64k" lazy >/dev/null 2>"$T/lazy.err" ||
+    check_fail "write to a dirty image: $(cat "$T/lazy.err")"
+qemu_check_clean lazy
+"$QEMU_IO" -c "read -P 1 0 1M" -c "read -P 2 2M 64k" -c "read -P 3 3M 64k" lazy |
+    grep -q "Pattern verification failed" && check_fail "dirty image lost data"
+"$QEMU_IMG" info --output=json lazy | grep -q '"dirty-flag": false' ||
+    check_fail "dirty flag not cleared"
+
 # Sequential writes become few large host writes: a 16 MiB write to a new
 # image is not split per cluster.
 "$QIMG" create -q -f qcow2 -o cluster_size=4k seq 16M

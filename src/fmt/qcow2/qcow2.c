@@ -295,12 +295,6 @@ static int qcow2_open(struct bdev *bs, struct kvlist *opts, struct err *err)
                     "read/write");
         goto fail;
     }
-    if ((s->h.incompat & QCOW2_INCOMPAT_DIRTY) && rw &&
-        !(bs->flags & BDEV_O_CHECK)) {
-        r = err_set(err, -ENOTSUP, "qcow2: Image is dirty (lazy refcounts); "
-                    "repairing refcounts is not supported yet");
-        goto fail;
-    }
     if (s->h.crypt_method && !(bs->flags & BDEV_O_NO_IO)) {
         r = err_set(err, -ENOTSUP, "Parameter 'encrypt.key-secret' is "
                     "required for cipher");
@@ -361,6 +355,24 @@ static int qcow2_open(struct bdev *bs, struct kvlist *opts, struct err *err)
         r = qcow2_write_header(bs, err);
         if (r < 0)
             goto fail;
+    }
+    /* Refcounts of a dirty image (lazy refcounts) may be stale: repair
+     * them before any allocation relies on them, as qemu does. */
+    if ((s->h.incompat & QCOW2_INCOMPAT_DIRTY) && rw &&
+        !(bs->flags & BDEV_O_CHECK)) {
+        struct check_result res;
+        memset(&res, 0, sizeof(res));
+        r = qcow2_check(bs, &res, CHECK_FIX_LEAKS | CHECK_FIX_ERRORS, err);
+        if (r >= 0 && res.check_errors)
+            r = -EIO;
+        if (r < 0) {
+            char msg[ERR_MSG_MAX];
+            snprintf(msg, sizeof(msg), "%s", err->msg);
+            err_clear(err);
+            r = err_set(err, r, "Could not repair dirty image: %s",
+                        msg[0] ? msg : strerror(-r));
+            goto fail;
+        }
     }
     free(cl);
     return 0;
