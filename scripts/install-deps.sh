@@ -16,7 +16,9 @@ PACKAGES=(
     libnbd-dev libcurl4-openssl-dev libssl-dev
     # tests
     libcmocka-dev qemu-utils python3 libvhdi-utils libvmdk-utils
-    coreutils diffutils findutils gawk sed grep xxd util-linux
+    coreutils diffutils findutils gawk sed grep xxd util-linux strace bzip2 zstd
+    # bench
+    bc
 )
 
 SUDO=()
