@@ -564,7 +564,8 @@ int qcow2_snapshot_create(struct bdev *bs, const struct snapshot_info *info,
         r = err_set(err, -ENOMEM, "Out of memory");
         goto fail;
     }
-    memcpy(list, s->snapshots, (size_t)s->nb_snapshots * sizeof(*list));
+    if (s->nb_snapshots)    /* the first snapshot has no list to copy */
+        memcpy(list, s->snapshots, (size_t)s->nb_snapshots * sizeof(*list));
     list[s->nb_snapshots] = sn;
     r = write_table(bs, list, s->nb_snapshots + 1, err);
     if (r < 0 && s->snapshots != list) {
