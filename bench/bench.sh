@@ -55,13 +55,13 @@ EOF
     rm -f sparse.raw
 }
 
-# run TOOL ARGS...: prints "seconds maxrss_kib"
+# run TOOL ARGS...: prints "seconds maxrss_kib cpu_seconds"
 run() {
     rm -f out.img
     sync -f . 2>/dev/null
-    $TIME -f "%e %M" -o t.out "$@" >/dev/null 2>t.err || {
-        echo "FAILED: $* ($(tail -1 t.err))" >&2; echo "nan 0"; return; }
-    cat t.out
+    $TIME -f "%e %M %U %S" -o t.out "$@" >/dev/null 2>t.err || {
+        echo "FAILED: $* ($(tail -1 t.err))" >&2; echo "nan 0 nan"; return; }
+    awk '{printf "%s %s %.2f\n", $1, $2, $3 + $4}' t.out
 }
 
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -72,24 +72,28 @@ bench_case() {
     local qargs=() margs=()
     while [ "$1" != "--" ]; do qargs+=("$1"); shift; done; shift
     margs=("$@")
-    local qt=() mt=() qm=0 mm=0 i r
+    local qt=() mt=() qc=() mc=() qm=0 mm=0 i r
     run "$QIMG" "${margs[@]}" >/dev/null   # warm the page cache
     for ((i = 0; i < RUNS; i++)); do
-        r=$(run "$QEMU_IMG" "${qargs[@]}"); qt+=("${r% *}")
-        [ "${r#* }" -gt "$qm" ] && qm=${r#* }
-        r=$(run "$QIMG" "${margs[@]}"); mt+=("${r% *}")
-        [ "${r#* }" -gt "$mm" ] && mm=${r#* }
+        r=($(run "$QEMU_IMG" "${qargs[@]}")); qt+=("${r[0]}"); qc+=("${r[2]}")
+        [ "${r[1]}" -gt "$qm" ] && qm=${r[1]}
+        r=($(run "$QIMG" "${margs[@]}")); mt+=("${r[0]}"); mc+=("${r[2]}")
+        [ "${r[1]}" -gt "$mm" ] && mm=${r[1]}
     done
-    local q m
+    local q m qcpu mcpu
     q=$(printf '%s\n' "${qt[@]}" | median)
     m=$(printf '%s\n' "${mt[@]}" | median)
-    printf '%-34s qemu-img %7.2fs  qimg %7.2fs  ratio %5.2fx  RSS qemu-img %6d KiB  qimg %6d KiB\n' \
-        "$name" "$q" "$m" "$(echo "$q / $m" | bc -l)" "$qm" "$mm"
+    qcpu=$(printf '%s\n' "${qc[@]}" | median)
+    mcpu=$(printf '%s\n' "${mc[@]}" | median)
+    printf '%-31s wall %6.2fs/%6.2fs = %5.2fx  cpu %6.2fs/%6.2fs = %5.2fx  RSS %6d/%6d KiB\n' \
+        "$name" "$q" "$m" "$(echo "$q / $m" | bc -l)" "$qcpu" "$mcpu" \
+        "$(echo "$qcpu / ($mcpu + 0.005)" | bc -l)" "$qm" "$mm"
     rm -f out.img
 }
 
 gen
-echo "qimg: $QIMG   runs: $RUNS   data: $D"
+echo "qimg: $QIMG   runs: $RUNS   data: $D   load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "columns: qemu-img/qimg medians (wall time, user+sys CPU time, peak RSS); ratio = qemu-img / qimg"
 both() { local n=$1; shift; bench_case "$n" "$@" -- "$@"; }
 both "convert raw->qcow2"          convert -f raw -O qcow2 src.raw out.img
 both "convert qcow2->raw"          convert -f qcow2 -O raw src.qcow2 out.img
@@ -107,8 +111,8 @@ bench_case "convert qcow2->raw"   convert -W -m 16 -f qcow2 -O raw src.qcow2 out
 bench_case "convert qcow2->qcow2" convert -W -m 16 -f qcow2 -O qcow2 src.qcow2 out.img -- convert -f qcow2 -O qcow2 src.qcow2 out.img
 
 echo "-- against a plain sequential copy of the same bytes (dd, page cache)"
-r=$(run dd if=src.raw of=out.img bs=2M status=none); dt=${r% *}
-r=$(run "$QIMG" convert -f raw -O raw src.raw out.img); mt=${r% *}
+r=($(run dd if=src.raw of=out.img bs=2M status=none)); dt=${r[0]}
+r=($(run "$QIMG" convert -f raw -O raw src.raw out.img)); mt=${r[0]}
 printf 'dd of 2 GiB: %.2fs (%.0f MiB/s)   qimg raw->raw: %.2fs (%.0f MiB/s of image)\n' \
     "$dt" "$(echo "2048 / $dt" | bc -l)" "$mt" "$(echo "2048 / $mt" | bc -l)"
 echo "compressed size: qemu-img $(stat -c %s src-c.qcow2)"

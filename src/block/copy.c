@@ -702,3 +702,31 @@ bool bdev_format_can_compress(const char *fmt)
     const struct driver *drv = registry_find(fmt);
     return drv && drv->write_compressed != NULL;
 }
+
+int bdev_bitmap_count(struct bdev *bs)
+{
+    struct bdev_info info;
+    struct err err = ERR_INIT;
+    struct json_object *data, *list;
+    int n = 0;
+    memset(&info, 0, sizeof(info));
+    if (!bs->drv->get_info || bs->drv->get_info(bs, &info, &err) < 0)
+        return 0;
+    if (info.format_specific &&
+        json_object_object_get_ex(info.format_specific, "bitmaps", &list) &&
+        json_object_is_type(list, json_type_array))
+        n = (int)json_object_array_length(list);
+    else if (info.format_specific &&
+             json_object_object_get_ex(info.format_specific, "data", &data) &&
+             json_object_object_get_ex(data, "bitmaps", &list) &&
+             json_object_is_type(list, json_type_array))
+        n = (int)json_object_array_length(list);
+    if (info.format_specific)
+        json_object_put(info.format_specific);
+    return n;
+}
+
+bool bdev_supports_bitmaps(struct bdev *bs)
+{
+    return !strcmp(bs->drv->name, "qcow2");
+}

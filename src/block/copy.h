@@ -84,6 +84,11 @@ int bdev_status_above(struct bdev *bs, uint64_t off, uint64_t len,
 int bdev_map_status(struct bdev *bs, uint64_t off, uint64_t len,
                     struct bstatus *st, struct err *err);
 
+/* Persistent dirty bitmaps: whether the format stores them, and how many
+ * the image holds. */
+bool bdev_supports_bitmaps(struct bdev *bs);
+int bdev_bitmap_count(struct bdev *bs);
+
 /* qemu-img measure: the size an image of format `fmt` with create options
  * `opts` needs to hold `in` (or, when `in` is NULL, an empty image of
  * `size` bytes).  "Block driver 'x' does not support size measurement"

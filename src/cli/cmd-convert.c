@@ -325,6 +325,10 @@ static int run(struct convert *c, int nsrc, char **names)
             cli_error("Copying bitmaps only possible with single source");
             goto out;
         }
+        if (!bdev_supports_bitmaps(src[0])) {
+            cli_error("Source lacks bitmap support");
+            goto out;
+        }
     }
 
     if (!c->skip_create) {
@@ -347,9 +351,16 @@ static int run(struct convert *c, int nsrc, char **names)
     dst = cli_open_image(c->out_filename, &to);
     if (!dst)
         goto out;
-    if (c->bitmaps) {
+    if (c->bitmaps && !bdev_supports_bitmaps(dst)) {
         cli_error("Format driver '%s' does not support bitmaps",
                   bdev_format_name(dst));
+        goto out;
+    }
+    /* Copying bitmap contents needs the bitmap layer; with none in the
+     * source there is nothing to copy. */
+    if (c->bitmaps && bdev_bitmap_count(src[0]) > 0) {
+        cli_error("Copying persistent bitmaps (--bitmaps) is not supported "
+                  "yet");
         goto out;
     }
     if (c->compress && !bdev_can_compress(dst)) {
