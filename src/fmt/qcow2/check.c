@@ -1026,11 +1026,12 @@ int qcow2_change_refcount_order(struct bdev *bs, uint32_t order,
     uint64_t maxv = order == 6 ? UINT64_MAX : (1ull << (1u << order)) - 1;
     for (int64_t i = 0; i < c.nb; i++)
         if (c.rc[i] > maxv) {
+            uint64_t v = c.rc[i];
             free(c.rc);
             return err_set(err, -EINVAL, "Cannot decrease refcount entry "
                            "width to %u bits: Cluster at offset %#" PRIx64
                            " has a refcount of %" PRIu64, 1u << order,
-                           (uint64_t)i * s->cluster_size, c.rc[i]);
+                           (uint64_t)i * s->cluster_size, v);
         }
     /* The old structure, freed once the new one is in place. */
     uint64_t old_rt = s->rt_offset, old_rt_clusters =
