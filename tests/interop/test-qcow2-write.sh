@@ -82,7 +82,7 @@ qemu_check_clean cw
 # A dirty image (lazy refcounts, writer killed) is repaired when opened
 # for writing, as qemu does, and keeps its data.
 "$QEMU_IMG" create -q -f qcow2 -o lazy_refcounts=on lazy 4M
-"$QEMU_IO" -c "write -P 1 0 1M" -c "write -P 2 2M 64k" -c abort lazy >/dev/null 2>&1
+{ "$QEMU_IO" -c "write -P 1 0 1M" -c "write -P 2 2M 64k" -c abort lazy >/dev/null 2>&1; } 2>/dev/null
 "$QEMU_IMG" info --output=json lazy | grep -q '"dirty-flag": true' ||
     check_fail "qemu-io abort did not leave the image dirty"
 "$QIMG_IO" -f qcow2 -c "write -P 3 3M 64k" lazy >/dev/null 2>"$T/lazy.err" ||
