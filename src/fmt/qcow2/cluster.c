@@ -691,7 +691,7 @@ static int check_writable(struct bdev *bs, struct err *err)
         return err_set(err, -EACCES, "Image is read-only");
     if (s->corrupt)
         return err_set(err, -EIO, "Input/output error");
-    return 0;
+    return qcow2_bitmaps_mark_in_use(bs, err);
 }
 
 int qcow2_write(struct bdev *bs, uint64_t off, uint64_t len, const void *vbuf,

@@ -154,3 +154,44 @@ int qcow2_get_info(struct bdev *bs, struct bdev_info *info, struct err *err)
     info->format_specific = o;
     return 0;
 }
+
+int qcow2_bitmaps_mark_in_use(struct bdev *bs, struct err *err)
+{
+    struct qcow2_state *s = qcow2_st(bs);
+    if (s->bitmaps_marked || !s->x.has_bitmaps ||
+        !(s->h.autoclear & QCOW2_AUTOCLEAR_BITMAPS))
+        return 0;
+    s->bitmaps_marked = true;
+    uint64_t size = s->x.bitmap_dir_size, off = s->x.bitmap_dir_offset;
+    uint32_t n = s->x.nb_bitmaps;
+    if (n == 0 || n > MAX_BITMAPS || size > MAX_BITMAP_DIR ||
+        size < (uint64_t)n * 24 || off % s->cluster_size ||
+        !range_within(off, size, bs->file->size))
+        return err_set(err, -EINVAL, "qcow2: invalid bitmap directory");
+    uint8_t *d = malloc(size);
+    if (!d)
+        return err_set(err, -ENOMEM, "Out of memory");
+    int r = bdev_pread(bs->file, off, size, d, err);
+    bool changed = false;
+    size_t pos = 0;
+    for (uint32_t i = 0; r >= 0 && i < n; i++) {
+        if (size - pos < 24)
+            break;
+        uint32_t flags = ld_be32(d + pos + 12);
+        uint64_t ent = 24 + (uint64_t)ld_be32(d + pos + 20) + ld_be16(d + pos + 18);
+        if ((flags & BME_FLAG_AUTO) && !(flags & BME_FLAG_IN_USE)) {
+            st_be32(d + pos + 12, flags | BME_FLAG_IN_USE);
+            changed = true;
+        }
+        if (ent > size - pos)
+            break;
+        pos += align_up(ent, 8);
+    }
+    if (r >= 0 && changed) {
+        r = qcow2_meta_write(bs, QCOW2_OL_BITMAPS, off, size, d, err);
+        if (r >= 0)
+            r = qcow2_barrier(bs, err);
+    }
+    free(d);
+    return r;
+}

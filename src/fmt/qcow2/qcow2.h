@@ -230,6 +230,7 @@ struct qcow2_state {
     uint8_t *cbuf, *cin;        /* last decompressed cluster, its input */
     uint64_t cbuf_entry;
     bool cbuf_valid;
+    bool bitmaps_marked;        /* auto bitmaps flagged in use */
 };
 
 static inline struct qcow2_state *qcow2_st(struct bdev *bs) { return bs->priv; }
@@ -407,6 +408,10 @@ int qcow2_truncate(struct bdev *bs, uint64_t size, bool shrink,
 /* ---- info.c ---- */
 
 int qcow2_get_info(struct bdev *bs, struct bdev_info *info, struct err *err);
+/* Before the first change to guest data: flag every bitmap that should
+ * track writes ("auto") as in use, since qimg does not update bitmaps; a
+ * consumer then knows the bitmap is stale instead of trusting it. */
+int qcow2_bitmaps_mark_in_use(struct bdev *bs, struct err *err);
 /* Read the names/flags/granularity of the bitmap directory. */
 int qcow2_bitmaps_read(struct bdev *bs, struct qcow2_bitmap_info **list,
                        int *count, struct err *err);
