@@ -210,7 +210,7 @@ char *vmdk_desc_set_cid(const char *text, uint32_t cid)
             const char *v = p + 4, *ve = v;
             while (ve < e && isxdigit((unsigned char)*ve))
                 ve++;
-            if (asprintf(&out, "%.*sCID=%08" PRIx32 "%s", (int)(p - text), text,
+            if (asprintf(&out, "%.*sCID=%" PRIx32 "%s", (int)(p - text), text,
                          cid, ve) < 0)
                 return NULL;
             return out;
@@ -220,6 +220,7 @@ char *vmdk_desc_set_cid(const char *text, uint32_t cid)
     return strdup(text);
 }
 
+/* Content IDs are printed without zero padding, as qemu-img does. */
 char *vmdk_desc_generate(const struct vmdk_desc_gen *g)
 {
     char *out, *hint = NULL;
@@ -229,8 +230,8 @@ char *vmdk_desc_generate(const struct vmdk_desc_gen *g)
     int n = asprintf(&out,
         "# Disk DescriptorFile\n"
         "version=1\n"
-        "CID=%08" PRIx32 "\n"
-        "parentCID=%08" PRIx32 "\n"
+        "CID=%" PRIx32 "\n"
+        "parentCID=%" PRIx32 "\n"
         "createType=\"%s\"\n"
         "%s\n"
         "# Extent description\n"
