@@ -26,6 +26,7 @@
 
 #define SECTOR 512u
 #define BUF_BYTES (2u << 20)            /* one request's data */
+#define COMPRESS_BUF_BYTES (256u << 10) /* the same with -c */
 #define MAX_REQUEST (UINT64_C(1) << 30) /* one block status query */
 
 enum kind { K_DATA, K_ZERO, K_BACKING };
@@ -37,6 +38,7 @@ struct engine {
     uint64_t *src_len;          /* rounded-up size of each source */
     uint64_t *src_align;        /* status runs are trimmed to this */
     uint64_t cluster;           /* target cluster size (compression) */
+    uint64_t buf_bytes;         /* largest request with data */
     uint64_t zero_align;        /* alignment of zero/data splits */
 
     pthread_mutex_t lock;
@@ -195,7 +197,7 @@ static int plan(struct engine *e, uint64_t *len)
 
     n = min_u64(n, e->status_end - pos);
     if (e->status == K_DATA)
-        n = min_u64(n, BUF_BYTES);
+        n = min_u64(n, e->buf_bytes);
     /* Compressed clusters are written whole: a short run makes its whole
      * cluster data. */
     if (p->compress) {
@@ -447,10 +449,10 @@ static void *worker(void *opaque)
     struct engine *e = opaque;
     const struct copy_params *p = e->p;
     struct wbuf w = { 0 };
-    w.buf = aligned_alloc(4096, BUF_BYTES);
+    w.buf = aligned_alloc(4096, e->buf_bytes);
     if (p->compress) {
-        w.cbuf = malloc(BUF_BYTES + e->cluster);
-        w.clen = calloc(BUF_BYTES / SECTOR, sizeof(long));
+        w.cbuf = malloc(e->buf_bytes + e->cluster);
+        w.clen = calloc(e->buf_bytes / SECTOR, sizeof(long));
     }
     uint8_t *buf = w.buf;
     if (!buf || (p->compress && (!w.cbuf || !w.clen))) {
@@ -478,7 +480,7 @@ static void *worker(void *opaque)
         pos = e->pos;
         k = e->status;
         if (!p->sparse_bytes && k == K_ZERO)
-            n = min_u64(n, BUF_BYTES);
+            n = min_u64(n, e->buf_bytes);
         e->pos += n;
         if (k == K_DATA || (!p->sparse_bytes && k == K_ZERO)) {
             e->data_done += n;
@@ -563,6 +565,7 @@ static int engine_init(struct engine *e, const struct copy_params *p,
 {
     memset(e, 0, sizeof(*e));
     e->p = p;
+    e->buf_bytes = BUF_BYTES;
     int n = p->nsrc;
     e->src_base = calloc((size_t)n, sizeof(uint64_t));
     e->src_len = calloc((size_t)n, sizeof(uint64_t));
@@ -582,6 +585,10 @@ static int engine_init(struct engine *e, const struct copy_params *p,
         e->cluster = bdev_cluster_size(p->dst);
         if (!e->cluster || e->cluster > BUF_BYTES)
             return err_set(err, -EINVAL, "invalid cluster size");
+        /* Compression is CPU-bound: small requests keep every worker busy
+         * and the memory of eight workers (data, compressed copy, zlib
+         * state) below qemu-img's. */
+        e->buf_bytes = max_u64(e->cluster, COMPRESS_BUF_BYTES);
     }
     uint64_t zs = p->sparse_bytes ? p->sparse_bytes : SECTOR;
     uint64_t pow2 = SECTOR;
