@@ -52,6 +52,9 @@ amend_both "compat=0.10" no -o refcount_bits=8
 amend_both "" no -o refcount_bits=8,compat=0.10
 amend_both "extended_l2=on" no -o compat=0.10
 amend_both "compression_type=zstd" no -o compat=0.10
+amend_both "" no -o size=5M
+amend_both "" no -o size=512k
+amend_both "compat=0.10" no -o size=3M,compat=1.1
 amend_both "" no -o compat=0.9
 amend_both "" no -o cluster_size=4k
 amend_both "" no -o refcount_bits=3

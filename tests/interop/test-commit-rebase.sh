@@ -76,6 +76,21 @@ qemu_check_clean got-t.qcow2
 "$QEMU_IMG" convert -l s -O raw got-t.qcow2 gs.raw
 cmp -s rs.raw gs.raw || check_fail "snapshot changed by commit"
 
+# commit into a smaller base grows it
+for x in ref got; do
+    "$QEMU_IMG" create -q -f qcow2 $x-b.qcow2 1M
+    "$QEMU_IO" -c "write -P 1 0 1M" $x-b.qcow2 >/dev/null
+    "$QEMU_IMG" create -q -f qcow2 -b $x-b.qcow2 -F qcow2 $x-t.qcow2 3M
+    "$QEMU_IO" -c "write -P 2 2M 128k" $x-t.qcow2 >/dev/null
+done
+"$QEMU_IMG" commit -q ref-t.qcow2
+"$QIMG" commit -q got-t.qcow2 || check_fail "commit growing the base"
+images_equal ref-b.qcow2 got-b.qcow2
+images_equal ref-t.qcow2 got-t.qcow2
+qemu_check_clean got-b.qcow2
+expect_eq "grown base size" "$("$QEMU_IMG" info ref-b.qcow2 | grep '^virtual')" \
+    "$("$QEMU_IMG" info got-b.qcow2 | grep '^virtual')"
+
 # rebase
 both rebase -b IMG-base.qcow2 -F qcow2 IMG-top.qcow2
 both rebase -b '' IMG-top.qcow2
