@@ -39,7 +39,7 @@ check_ok() { # IMG WHAT
     local rc=$?
     case $rc in
     0|3) ;;
-    *) check_fail "$2: qemu-img check $1 exit $rc: $(head -5 "$T/chk.out")"; cp "$1" "$T/../crash-$2.qcow2" 2>/dev/null ;;
+    *) check_fail "$2: qemu-img check $1 exit $rc: $(head -5 "$T/chk.out")" ;;
     esac
 }
 
