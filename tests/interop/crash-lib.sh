@@ -43,6 +43,31 @@ check_ok() { # IMG WHAT
     esac
 }
 
+# Snapshot create and delete change a shared cluster's refcount (in a
+# refcount block) and the COPIED flag of the active L2 entry pointing to it
+# (in an L2 table): two writes to two clusters, so qcow2 itself has a moment
+# when they disagree, and QEMU has the same one.  A kill there may leave
+# only "OFLAG_COPIED" errors, which describe no lost data and which
+# `qemu-img check -r all` repairs.  Any other error still fails.
+COPIED_WINDOWS=0
+check_ok_copied_window() { # IMG WHAT
+    "$QEMU_IMG" check -U "$1" >"$T/chk.out" 2>&1
+    local rc=$?
+    case $rc in
+    0|3) return ;;
+    2)
+        if ! grep '^ERROR' "$T/chk.out" | grep -qv '^ERROR OFLAG_COPIED'; then
+            cp "$1" "$T/repair.qcow2"
+            "$QEMU_IMG" check -q -r all "$T/repair.qcow2" >/dev/null 2>&1
+            if "$QEMU_IMG" check "$T/repair.qcow2" >/dev/null 2>&1; then
+                COPIED_WINDOWS=$((COPIED_WINDOWS + 1))
+                return
+            fi
+        fi ;;
+    esac
+    check_fail "$2: qemu-img check $1 exit $rc: $(head -5 "$T/chk.out")"
+}
+
 same_as() { # FILE EXPECTED1 [EXPECTED2] WHAT
     cmp -s "$1" "$2" && return 0
     [ -n "${3:-}" ] && cmp -s "$1" "$3" && return 0
@@ -91,7 +116,7 @@ op_snapcreate() { # RUN
     # snapshot create
     cp s.tmpl s.qcow2
     kill_after_random "$QIMG" snapshot -c second s.qcow2
-    check_ok s.qcow2 snapshot-create
+    check_ok_copied_window s.qcow2 snapshot-create
     view s.qcow2 >cur.raw; same_as cur.raw s.cur "" "snapshot create $run"
     if "$QEMU_IMG" snapshot -U -l s.qcow2 | grep -q second; then
         view -l second s.qcow2 >cur.raw; same_as cur.raw s.cur "" "new snapshot $run"
@@ -112,7 +137,7 @@ op_snapdelete() { # RUN
     # snapshot delete
     cp s.tmpl s.qcow2
     kill_after_random "$QIMG" snapshot -d first s.qcow2
-    check_ok s.qcow2 snapshot-delete
+    check_ok_copied_window s.qcow2 snapshot-delete
     view s.qcow2 >cur.raw; same_as cur.raw s.cur "" "snapshot delete $run"
 }
 
@@ -132,4 +157,6 @@ run_ops() {
     for run in $(seq "$RUNS"); do
         for op in "$@"; do "op_$op" "$run"; done
     done
+    [ "$COPIED_WINDOWS" -eq 0 ] ||
+        echo "note: $COPIED_WINDOWS kill(s) hit the COPIED-flag window (repaired by check -r all)"
 }
