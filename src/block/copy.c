@@ -717,8 +717,14 @@ int bdev_bitmap_count(struct bdev *bs)
     struct json_object *data, *list;
     int n = 0;
     memset(&info, 0, sizeof(info));
-    if (!bs->drv->get_info || bs->drv->get_info(bs, &info, &err) < 0)
+    if (!bs->drv->get_info)
         return 0;
+    if (bs->drv->get_info(bs, &info, &err) < 0) {
+        /* A failing get_info may still have built the object. */
+        if (info.format_specific)
+            json_object_put(info.format_specific);
+        return 0;
+    }
     if (info.format_specific &&
         json_object_object_get_ex(info.format_specific, "bitmaps", &list) &&
         json_object_is_type(list, json_type_array))
