@@ -251,6 +251,10 @@ static struct bdev *open_image(struct kvlist *opts, const char *fmt, int flags,
         kv_set(&fopts, "filename", fn);
     fdrv = kv_get(&fopts, "driver") ? strdup(kv_peek(&fopts, "driver")) : NULL;
     ffn = kv_get(&fopts, "filename") ? strdup(kv_peek(&fopts, "filename")) : NULL;
+    if (!ffn && !name && !fopts.n) {
+        err_set(err, -EINVAL, "Must specify either driver or file");
+        goto fail;
+    }
     if (!ffn) {
         err_set(err, -EINVAL, "A block device must be specified for \"file\"");
         goto fail;

@@ -119,6 +119,8 @@ int cli_parse_cache(const char *arg, enum cache_mode *out);
 /* Print a json-c value the way qemu-img pretty-prints JSON: 4-space
  * indents, object keys in QEMU's dictionary order, no trailing newline. */
 void cli_print_json(FILE *f, struct json_object *obj);
+/* The same on one line ({"a": 1, "b": {"c": "d"}}), as in json: names. */
+void cli_print_json_compact(FILE *f, struct json_object *obj);
 /* Human form of a format-specific information object, as qemu-img's info
  * prints it below "Format specific information:" (indent level 1). */
 void cli_print_human_dict(FILE *f, struct json_object *obj, int indent);

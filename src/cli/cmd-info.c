@@ -28,16 +28,58 @@ static const struct option info_long[] = {
     { NULL, 0, NULL, 0 },
 };
 
-/* The name qemu-img shows for an image opened from options: the plain
- * file name when the options say nothing beyond format and file. */
-static const char *display_name(struct bdev *bs, bool image_opts)
+/* The name qemu-img shows for an image opened from options (--image-opts
+ * or a json: name): the file name, unless options that change what the
+ * image is were given (raw's offset and size), in which case it is a
+ * json: description of the node.  Caller frees. */
+static char *display_name(struct bdev *bs, const char *given, bool image_opts)
 {
-    if (!(image_opts || !strncmp(bs->filename, "json:", 5)) || !bs->file)
-        return bs->filename;
-    for (size_t i = 0; i < bs->opts.n; i++)
-        if (strcmp(bs->opts.items[i].key, "driver"))
-            return bs->filename;
-    return bs->file->filename;
+    bool is_json = !strncmp(given, "json:", 5);
+    if (!(image_opts || is_json) || !bs->file)
+        return strdup(bs->filename);
+    if (strcmp(bdev_format_name(bs), "raw"))
+        return strdup(bs->file->filename);
+
+    struct json_object *user = NULL, *node = json_object_new_object();
+    struct kvlist kv = KVLIST_INIT;
+    struct err err = ERR_INIT;
+    static const char *const strong[] = { "offset", "size" };
+    bool any = false;
+    if (is_json)
+        user = json_tokener_parse(given + 5);
+    else
+        kv_parse(&kv, given, NULL, &err);
+    json_object_object_add(node, "driver", json_object_new_string("raw"));
+    for (int i = 0; i < 2; i++) {
+        struct json_object *v;
+        if (user && json_object_object_get_ex(user, strong[i], &v)) {
+            json_object_object_add(node, strong[i], json_object_get(v));
+            any = true;
+        } else if (!user && kv_peek(&kv, strong[i])) {
+            json_object_object_add(node, strong[i],
+                                   json_object_new_string(kv_peek(&kv, strong[i])));
+            any = true;
+        }
+    }
+    struct json_object *file = json_object_new_object();
+    json_object_object_add(file, "driver", json_object_new_string("file"));
+    json_object_object_add(file, "filename", json_object_new_string(bs->file->filename));
+    json_object_object_add(node, "file", file);
+
+    char *out = NULL;
+    size_t len = 0;
+    if (any) {
+        FILE *f = open_memstream(&out, &len);
+        if (f) {
+            fputs("json:", f);
+            cli_print_json_compact(f, node);
+            fclose(f);
+        }
+    }
+    json_object_put(node);
+    json_object_put(user);
+    kv_free(&kv);
+    return out ? out : strdup(bs->file->filename);
 }
 
 static struct json_object *snapshot_json(const struct snapshot_info *sn)
@@ -58,15 +100,16 @@ static struct json_object *snapshot_json(const struct snapshot_info *sn)
 }
 
 /* Collect one image's information as the JSON object qemu-img prints. */
-static struct json_object *image_json(struct bdev *bs, bool image_opts,
-                                      struct err *err)
+static struct json_object *image_json(struct bdev *bs, const char *given,
+                                      bool image_opts, struct err *err)
 {
     struct json_object *o = json_object_new_object();
     struct bdev_info bi;
     memset(&bi, 0, sizeof(bi));
 
-    json_object_object_add(o, "filename",
-                           json_object_new_string(display_name(bs, image_opts)));
+    char *name = display_name(bs, given, image_opts);
+    json_object_object_add(o, "filename", json_object_new_string(name ? name : ""));
+    free(name);
     json_object_object_add(o, "format", json_object_new_string(bdev_format_name(bs)));
     json_object_object_add(o, "virtual-size", json_object_new_int64((int64_t)bs->size));
     int64_t actual = bdev_allocated_size(bs);
@@ -240,7 +283,7 @@ static struct json_object *collect(const char *filename, const char *fmt,
         if (!bs)
             goto out;
         struct err err = ERR_INIT;
-        struct json_object *info = image_json(bs, image_opts, &err);
+        struct json_object *info = image_json(bs, name, image_opts, &err);
         bdev_close(bs);
         if (!info) {
             cli_report(&err);

@@ -233,6 +233,24 @@ static const char *const creatable_types[] = {
     "tls-creds-x509", NULL,
 };
 
+/* Every object type QEMU 7.2 knows: a known type that qemu-img cannot
+ * (or qimg does not) create is "invalid", any other is not a value of the
+ * qom-type parameter at all. */
+static const char *const known_types[] = {
+    "authz-list", "authz-listfile", "authz-pam", "authz-simple", "can-bus",
+    "can-host-socketcan", "colo-compare", "cryptodev-backend",
+    "cryptodev-backend-builtin", "cryptodev-vhost-user", "dbus-vmstate",
+    "filter-buffer", "filter-dump", "filter-mirror", "filter-redirector",
+    "filter-replay", "filter-rewriter", "input-barrier", "input-linux",
+    "iothread", "main-loop", "memory-backend-epc", "memory-backend-file",
+    "memory-backend-memfd", "memory-backend-ram", "pef-guest",
+    "pr-manager-helper", "qtest", "rng-builtin", "rng-egd", "rng-random",
+    "secret", "secret_keyring", "sev-guest", "s390-pv-guest",
+    "thread-context", "throttle-group", "tls-creds-anon", "tls-creds-psk",
+    "tls-creds-x509", "tls-cipher-suites", "x-remote-object",
+    "x-vfio-user-server", NULL,
+};
+
 static const char *const secret_keys[] = {
     "qom-type", "id", "data", "file", "format", "keyid", "iv", "loaded", NULL,
 };
@@ -261,8 +279,8 @@ int cli_add_object(const char *arg)
     }
     const char *type = kv_peek(&kv, "qom-type");
     bool known = false;
-    for (int i = 0; type && creatable_types[i]; i++)
-        known |= !strcmp(creatable_types[i], type);
+    for (int i = 0; type && known_types[i]; i++)
+        known |= !strcmp(known_types[i], type);
     if (!type) {
         cli_error("Parameter 'qom-type' is missing");
         goto out;

@@ -140,13 +140,26 @@ static void print_number(FILE *f, struct json_object *v)
         fprintf(f, "%" PRId64, i);
 }
 
+/* depth < 0: compact form ("{"a": 1, "b": 2}"), as in json: names */
 static void newline(FILE *f, int depth)
 {
-    fprintf(f, "\n%*s", depth * 4, "");
+    if (depth >= 0)
+        fprintf(f, "\n%*s", depth * 4, "");
+}
+
+static void separator(FILE *f, int depth, size_t i)
+{
+    if (i)
+        fputc(',', f);
+    if (depth >= 0)
+        newline(f, depth + 1);
+    else if (i)
+        fputc(' ', f);
 }
 
 static void print_json(FILE *f, struct json_object *v, int depth)
 {
+    int inner = depth >= 0 ? depth + 1 : -1;
     switch (json_object_get_type(v)) {
     case json_type_null:
         fputs("null", f);
@@ -166,12 +179,10 @@ static void print_json(FILE *f, struct json_object *v, int depth)
         struct member *m = sorted_members(v, &n);
         fputc('{', f);
         for (size_t i = 0; i < n; i++) {
-            if (i)
-                fputc(',', f);
-            newline(f, depth + 1);
+            separator(f, depth, i);
             print_quoted(f, m[i].key);
             fputs(": ", f);
-            print_json(f, m[i].val, depth + 1);
+            print_json(f, m[i].val, inner);
         }
         free(m);
         newline(f, depth);
@@ -182,10 +193,8 @@ static void print_json(FILE *f, struct json_object *v, int depth)
         size_t n = json_object_array_length(v);
         fputc('[', f);
         for (size_t i = 0; i < n; i++) {
-            if (i)
-                fputc(',', f);
-            newline(f, depth + 1);
-            print_json(f, json_object_array_get_idx(v, i), depth + 1);
+            separator(f, depth, i);
+            print_json(f, json_object_array_get_idx(v, i), inner);
         }
         newline(f, depth);
         fputc(']', f);
@@ -197,6 +206,11 @@ static void print_json(FILE *f, struct json_object *v, int depth)
 void cli_print_json(FILE *f, struct json_object *obj)
 {
     print_json(f, obj, 0);
+}
+
+void cli_print_json_compact(FILE *f, struct json_object *obj)
+{
+    print_json(f, obj, -1);
 }
 
 static void print_human_value(FILE *f, struct json_object *v, int indent);

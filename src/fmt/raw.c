@@ -32,10 +32,9 @@ static int raw_open(struct bdev *bs, struct kvlist *opts, struct err *err)
     if (r < 0)
         return r;
     if (s->offset > fsize)
-        return err_set(err, -EINVAL, "The sum of offset (%llu) and size (%llu) "
-                       "has to be smaller or equal to the  actual size of the "
-                       "containing file (%llu)",
-                       (unsigned long long)s->offset, 0ULL,
+        return err_set(err, -EINVAL, "Offset (%llu) cannot be greater than "
+                       "size of the containing file (%llu)",
+                       (unsigned long long)s->offset,
                        (unsigned long long)fsize);
     if (s->has_size) {
         if (!range_within(s->offset, size, fsize))
