@@ -23,4 +23,17 @@ expect_eq "formats sorted" "$(printf '%s\n' $fmts | sort | tr '\n' ' ')" "$(prin
 expect_eq "create -h exit" 0 "$rc"
 cmp -s "$T/h2" "$T/got" || check_fail "create -h differs from --help"
 "$QIMG" info --help >"$T/h3"; cmp -s "$T/h3" "$T/got" || check_fail "info --help differs"
+# The man page documents every command the help lists, with its synopsis
+man="${TEST_SRCDIR:-$(dirname "$0")/..}/../docs/qimg.1"
+[ -f "$man" ] || fail "no man page at $man"
+sed -n '/^Command syntax:/,/^$/p' "$T/got" | sed -n 's/^  \([a-z]*\) .*/\1/p' >"$T/cmds"
+expect_eq "commands in help" 15 "$(wc -l <"$T/cmds")"
+while read -r c; do
+    grep -q "^\.B $c " "$man" || check_fail "man page lacks command $c"
+    # every option of the help synopsis appears in the man page entry
+    for o in $(sed -n "s/^  $c //p" "$T/got" | grep -o -- '--\?[a-zA-Z][-a-z_]*' | sort -u); do
+        esc=$(printf '%s' "$o" | sed 's/-/\\\\-/g')
+        grep "^\.B $c " "$man" | grep -q -- "$esc" || check_fail "man page: $c lacks $o"
+    done
+done <"$T/cmds"
 finish
