@@ -1,8 +1,7 @@
 /* qcow2 snapshots: reading the snapshot table (spec "Snapshots") with
  * every field and the extra data, listing, and loading a snapshot as a
- * read-only view.  Creating, applying and deleting snapshots rewrite this
- * table and adjust refcounts; they are not implemented yet and will live
- * here beside the reader (the table encoder belongs here too). */
+ * read-only view.  Creating, applying and deleting snapshots, which
+ * rewrite the table and adjust refcounts, live in snapshot-write.c. */
 #include "fmt/qcow2/qcow2.h"
 
 #include <errno.h>
