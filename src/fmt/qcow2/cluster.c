@@ -1142,6 +1142,14 @@ int qcow2_block_status(struct bdev *bs, uint64_t off, uint64_t len,
             st->flags |= BS_DATA | BS_ALLOCATED;
         break;
     }
+    if ((st->flags & BS_DATA) && (st->flags & BS_OFFSET_VALID)) {
+        if (!s->meta_prealloc) {
+            struct err e2 = ERR_INIT;
+            s->meta_prealloc = qcow2_detect_meta_prealloc(bs, &e2) == 1 ? 2 : 1;
+        }
+        if (s->meta_prealloc == 2)
+            st->flags |= BS_RECURSE;
+    }
     return 0;
 }
 

@@ -231,6 +231,7 @@ struct qcow2_state {
     uint64_t cbuf_entry;
     bool cbuf_valid;
     bool bitmaps_marked;        /* auto bitmaps flagged in use */
+    int meta_prealloc;          /* 0: not yet known, 1: no, 2: yes */
 };
 
 static inline struct qcow2_state *qcow2_st(struct bdev *bs) { return bs->priv; }
@@ -287,6 +288,10 @@ int qcow2_free_l2_entry(struct bdev *bs, uint64_t entry, struct err *err);
  * corrupt) if it overlaps metadata of a kind not in `ignore`. */
 int qcow2_check_overlap(struct bdev *bs, unsigned ignore, uint64_t off,
                         uint64_t len, struct err *err);
+/* 1 when many more clusters are in use than the file really allocates
+ * (preallocation=metadata): block status then asks the file layer where
+ * the holes are, as qemu does.  0 otherwise, negative on error. */
+int qcow2_detect_meta_prealloc(struct bdev *bs, struct err *err);
 /* Write to the metadata area after the overlap check. */
 int qcow2_meta_write(struct bdev *bs, unsigned ignore, uint64_t off,
                      uint64_t len, const void *buf, struct err *err);

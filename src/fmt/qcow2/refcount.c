@@ -499,3 +499,22 @@ int qcow2_free_l2_entry(struct bdev *bs, uint64_t entry, struct err *err)
         return 0;
     return qcow2_free_clusters(bs, off, 1, err);
 }
+
+int qcow2_detect_meta_prealloc(struct bdev *bs, struct err *err)
+{
+    struct qcow2_state *s = qcow2_st(bs);
+    int64_t alloc = bdev_allocated_size(bs->file);
+    if (alloc < 0)
+        return 0;
+    uint64_t real = (uint64_t)alloc / s->cluster_size;
+    uint64_t threshold = max_u64(real * 10 / 9, real + 2);
+    uint64_t end = div_round_up(bs->file->size, s->cluster_size), used = 0;
+    for (uint64_t c = 0; c < end && used < threshold; c++) {
+        uint64_t rc;
+        int r = qcow2_get_refcount(bs, c, &rc, err);
+        if (r < 0)
+            return r;
+        used += rc != 0;
+    }
+    return used >= threshold;
+}
