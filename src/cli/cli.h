@@ -4,6 +4,7 @@
 #ifndef QIMG_CLI_H
 #define QIMG_CLI_H
 
+#include <getopt.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -51,7 +52,16 @@ struct bdev *cli_open_image(const char *filename, const struct cli_open *o);
 
 /* ---- Option parsing helpers (opts.c) ---- */
 
-struct option;
+/* Long-option values of the options the commands share; a command's own
+ * long options take values from CLI_OPT_OWN up. */
+enum { CLI_OPT_OBJECT = 256, CLI_OPT_IMAGE_OPTS, CLI_OPT_OWN };
+#define CLI_LONGOPT_HELP        { "help", no_argument, NULL, 'h' }
+#define CLI_LONGOPT_OBJECT      { "object", required_argument, NULL, CLI_OPT_OBJECT }
+#define CLI_LONGOPT_IMAGE_OPTS  { "image-opts", no_argument, NULL, CLI_OPT_IMAGE_OPTS }
+#define CLI_LONGOPT_FORCE_SHARE { "force-share", no_argument, NULL, 'U' }
+/* The four together, as most commands take them. */
+#define CLI_LONGOPTS_SHARED CLI_LONGOPT_HELP, CLI_LONGOPT_OBJECT, \
+    CLI_LONGOPT_IMAGE_OPTS, CLI_LONGOPT_FORCE_SHARE
 
 /* getopt_long with qemu-img's error handling: `shortopts` without the
  * leading ':'; unknown options print "unrecognized option '-x'", missing
@@ -62,6 +72,37 @@ struct option;
 #define CLI_OPT_EXIT (-2)
 int cli_getopt(int argc, char **argv, const char *shortopts,
                const struct option *longopts, int *exit_code);
+
+/* The options several commands share, with one meaning everywhere (a
+ * command only gets those its option string lists). */
+struct cli_common {
+    const char *fmt;        /* -f: the (first) image's format */
+    const char *src_cache;  /* -T: source cache mode, NULL when not given */
+    bool quiet;             /* -q */
+    bool force_share;       /* -U, --force-share */
+    bool image_opts;        /* --image-opts */
+};
+
+/* Handle `c` if it is one of the shared options (--object registers the
+ * object right away).  Returns 1 when handled, 0 when `c` is the command's
+ * own, or CLI_OPT_EXIT with *exit_code set (--object help or error). */
+int cli_common_option(int c, const char *arg, struct cli_common *co,
+                      int *exit_code);
+
+/* cli_getopt that handles the shared options itself, returning only the
+ * command's own options, -1 at the end, or CLI_OPT_EXIT. */
+int cli_getopt_common(int argc, char **argv, const char *shortopts,
+                      const struct option *longopts, struct cli_common *co,
+                      int *exit_code);
+
+/* -l of convert and measure: "snapshot.id=I,snapshot.name=N" options go
+ * to *sn_opts (setting *has_opts), anything else is a snapshot name or id
+ * stored in *name.  0, or -1 after printing qemu-img's error. */
+int cli_parse_snapshot_arg(const char *arg, struct kvlist *sn_opts,
+                           bool *has_opts, const char **name);
+
+/* Copy -f, -U and --image-opts into the options of the image to open. */
+void cli_open_common(struct cli_open *o, const struct cli_common *co);
 
 /* "prog: <msg>\nTry 'prog --help' for more information"; returns 1. */
 int cli_error_exit(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -74,6 +115,12 @@ int cli_help(void);
 int cli_cvtnum(const char *name, const char *value, int64_t *out);
 int cli_cvtnum_full(const char *name, const char *value, int64_t min,
                     int64_t max, int64_t *out);
+
+/* Parse -o `options` against format `fmt`'s create options (and the file
+ * protocol's), typed as qemu-img checks them; 0 (also for NULL options)
+ * or -errno with `err`. */
+int cli_parse_create_opts(const char *fmt, const char *options,
+                          struct kvlist *out, struct err *err);
 
 /* --output=human|json: 0 human, 1 json, -1 after printing the error. */
 #define CLI_OUTPUT_HUMAN 0

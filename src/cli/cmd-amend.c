@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { OPT_OBJECT = 256, OPT_IMAGE_OPTS, OPT_FORCE };
+enum { OPT_FORCE = CLI_OPT_OWN };
 
 /* The options qcow2 accepts for amend, in qemu-img's help order. */
 static const struct opt_desc qcow2_amend_opts[] = {
@@ -85,19 +85,21 @@ static void amend_progress(void *opaque, uint64_t done, uint64_t total)
 int cmd_amend(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        { "help", no_argument, NULL, 'h' },
-        { "object", required_argument, NULL, OPT_OBJECT },
-        { "image-opts", no_argument, NULL, OPT_IMAGE_OPTS },
+        CLI_LONGOPT_HELP,
+        CLI_LONGOPT_OBJECT,
+        CLI_LONGOPT_IMAGE_OPTS,
         { "force", no_argument, NULL, OPT_FORCE },
         { NULL, 0, NULL, 0 },
     };
     struct cli_open o = { .cache = CACHE_WRITEBACK, .writable = true };
+    struct cli_common co = { 0 };
     const char *cache = "writeback";
     char *options = NULL;
-    bool quiet = false, progress = false, force = false;
+    bool progress = false, force = false;
     int c, rc, ret = 1;
 
-    while ((c = cli_getopt(argc, argv, "ho:f:t:pq", longopts, &rc)) != -1) {
+    while ((c = cli_getopt_common(argc, argv, "ho:f:t:pq", longopts, &co,
+                                  &rc)) != -1) {
         switch (c) {
         case CLI_OPT_EXIT:
             free(options);
@@ -106,28 +108,11 @@ int cmd_amend(int argc, char **argv)
             if (cli_accumulate_options(&options, optarg) < 0)
                 return 1;
             break;
-        case 'f':
-            o.fmt = optarg;
-            break;
         case 't':
             cache = optarg;
             break;
         case 'p':
             progress = true;
-            break;
-        case 'q':
-            quiet = true;
-            break;
-        case OPT_OBJECT: {
-            int r = cli_add_object(optarg);
-            if (r) {
-                free(options);
-                return r < 0 ? 1 : 0;
-            }
-            break;
-        }
-        case OPT_IMAGE_OPTS:
-            o.image_opts = true;
             break;
         case OPT_FORCE:
             force = true;
@@ -136,6 +121,8 @@ int cmd_amend(int argc, char **argv)
     }
     if (!options)
         return cli_error_exit("Must specify options (-o)");
+    cli_open_common(&o, &co);
+    bool quiet = co.quiet;
     if (quiet)
         progress = false;
     progress_init(progress, 1.f);

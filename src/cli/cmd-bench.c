@@ -21,7 +21,7 @@
 
 #define BENCH_MAX_THREADS 16
 
-enum { OPT_FLUSH_INTERVAL = 256, OPT_IMAGE_OPTS, OPT_PATTERN, OPT_NO_DRAIN };
+enum { OPT_FLUSH_INTERVAL = CLI_OPT_OWN, OPT_PATTERN, OPT_NO_DRAIN };
 
 struct bench {
     struct bdev *bs;
@@ -201,21 +201,22 @@ static int run_bench(struct bench *b, int depth)
 int cmd_bench(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        { "help", no_argument, NULL, 'h' },
+        CLI_LONGOPT_HELP,
         { "flush-interval", required_argument, NULL, OPT_FLUSH_INTERVAL },
-        { "image-opts", no_argument, NULL, OPT_IMAGE_OPTS },
+        CLI_LONGOPT_IMAGE_OPTS,
         { "pattern", required_argument, NULL, OPT_PATTERN },
         { "no-drain", no_argument, NULL, OPT_NO_DRAIN },
-        { "force-share", no_argument, NULL, 'U' },
+        CLI_LONGOPT_FORCE_SHARE,
         { NULL, 0, NULL, 0 },
     };
     struct cli_open o = { .cache = CACHE_WRITEBACK };
+    struct cli_common co = { 0 };
     struct bench b = { .pattern = 0, .drain = true };
     int count = 75000, depth = 64, pattern = 0, flush_interval = 0;
     uint64_t offset = 0, bufsize = 4096, step = 0;
     bool native = false;
     struct err err = ERR_INIT;
-    int c;
+    int c, rc;
 
     optind = 0;
     opterr = 0;
@@ -247,9 +248,6 @@ int cmd_bench(int argc, char **argv)
                 return 1;
             }
             break;
-        case 'f':
-            o.fmt = optarg;
-            break;
         case 'n':
             native = true;
             break;
@@ -267,9 +265,6 @@ int cmd_bench(int argc, char **argv)
         case 'o':
             if (parse_sized("offset", optarg, INT64_MAX, &offset) < 0)
                 return 1;
-            break;
-        case 'q':
-            /* qemu-img bench prints nothing less with -q. */
             break;
         case 's':
             if (parse_sized("buffer size", optarg, INT_MAX, &bufsize) < 0)
@@ -289,9 +284,6 @@ int cmd_bench(int argc, char **argv)
             o.writable = true;
             b.write = true;
             break;
-        case 'U':
-            o.force_share = true;
-            break;
         case OPT_PATTERN:
             if (parse_ulong(optarg, 0xff, &pattern) < 0) {
                 cli_error("Invalid pattern byte specified");
@@ -307,11 +299,15 @@ int cmd_bench(int argc, char **argv)
         case OPT_NO_DRAIN:
             b.drain = false;
             break;
-        case OPT_IMAGE_OPTS:
-            o.image_opts = true;
+        default:
+            /* -f, -U, --image-opts; -q is accepted, but qemu-img bench
+             * prints nothing less with it. */
+            if (cli_common_option(c, optarg, &co, &rc) == CLI_OPT_EXIT)
+                return rc;
             break;
         }
     }
+    cli_open_common(&o, &co);
     if (optind != argc - 1) {
         usage_error("%s", "Expecting one image file name");
         return 1;

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { OPT_OBJECT = 256, OPT_IMAGE_OPTS, OPT_ADD, OPT_REMOVE, OPT_CLEAR,
+enum { OPT_ADD = CLI_OPT_OWN, OPT_REMOVE, OPT_CLEAR,
        OPT_ENABLE, OPT_DISABLE, OPT_MERGE };
 
 static const char *const op_names[] = {
@@ -20,9 +20,9 @@ static const char *const op_names[] = {
 int cmd_bitmap(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        { "help", no_argument, NULL, 'h' },
-        { "object", required_argument, NULL, OPT_OBJECT },
-        { "image-opts", no_argument, NULL, OPT_IMAGE_OPTS },
+        CLI_LONGOPT_HELP,
+        CLI_LONGOPT_OBJECT,
+        CLI_LONGOPT_IMAGE_OPTS,
         { "add", no_argument, NULL, OPT_ADD },
         { "remove", no_argument, NULL, OPT_REMOVE },
         { "clear", no_argument, NULL, OPT_CLEAR },
@@ -36,13 +36,15 @@ int cmd_bitmap(int argc, char **argv)
     };
     struct cli_open o = { .cache = CACHE_WRITEBACK, .writable = true,
                           .no_backing = true };
+    struct cli_common co = { 0 };
     struct bitmap_action *acts = NULL;
     const char *src_file = NULL, *src_fmt = NULL;
     int64_t granularity = 0;
     bool add = false, merge = false;
     int n = 0, c, rc, ret = 1;
 
-    while ((c = cli_getopt(argc, argv, "hb:f:F:g:", longopts, &rc)) != -1) {
+    while ((c = cli_getopt_common(argc, argv, "hb:f:F:g:", longopts, &co,
+                                  &rc)) != -1) {
         enum bitmap_act op;
         switch (c) {
         case CLI_OPT_EXIT:
@@ -50,9 +52,6 @@ int cmd_bitmap(int argc, char **argv)
             return rc;
         case 'b':
             src_file = optarg;
-            continue;
-        case 'f':
-            o.fmt = optarg;
             continue;
         case 'F':
             src_fmt = optarg;
@@ -62,17 +61,6 @@ int cmd_bitmap(int argc, char **argv)
                 free(acts);
                 return 1;
             }
-            continue;
-        case OPT_OBJECT: {
-            int r = cli_add_object(optarg);
-            if (r) {
-                free(acts);
-                return r < 0 ? 1 : 0;
-            }
-            continue;
-        }
-        case OPT_IMAGE_OPTS:
-            o.image_opts = true;
             continue;
         case OPT_ADD: op = BITMAP_ACT_ADD; add = true; break;
         case OPT_REMOVE: op = BITMAP_ACT_REMOVE; break;
@@ -95,6 +83,7 @@ int cmd_bitmap(int argc, char **argv)
             acts[n].src_name = optarg;
         n++;
     }
+    cli_open_common(&o, &co);
     struct bdev *bs = NULL, *src = NULL;
     if (!n) {
         cli_error("Need at least one of --add, --remove, --clear, --enable, "

@@ -10,7 +10,7 @@
 #include <json-c/json.h>
 #include <string.h>
 
-enum { OPT_OUTPUT = 256, OPT_OBJECT, OPT_IMAGE_OPTS };
+enum { OPT_OUTPUT = CLI_OPT_OWN };
 
 static void print_human(const struct check_result *c, bool quiet)
 {
@@ -75,28 +75,26 @@ static void print_json(const struct check_result *c, const char *filename,
 int cmd_check(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        { "help", no_argument, NULL, 'h' },
+        CLI_LONGOPT_HELP,
         { "format", required_argument, NULL, 'f' },
         { "repair", required_argument, NULL, 'r' },
         { "output", required_argument, NULL, OPT_OUTPUT },
-        { "object", required_argument, NULL, OPT_OBJECT },
-        { "image-opts", no_argument, NULL, OPT_IMAGE_OPTS },
-        { "force-share", no_argument, NULL, 'U' },
+        CLI_LONGOPT_OBJECT,
+        CLI_LONGOPT_IMAGE_OPTS,
+        CLI_LONGOPT_FORCE_SHARE,
         { NULL, 0, NULL, 0 },
     };
     struct cli_open o = { .cache = CACHE_WRITEBACK, .extra_flags = BDEV_O_CHECK };
-    const char *output = NULL, *cache = "writeback";
+    struct cli_common co = { 0 };
+    const char *output = NULL;
     unsigned fix = 0;
-    bool quiet = false;
     int c, rc, json = 0;
 
-    while ((c = cli_getopt(argc, argv, "hf:r:T:qU", longopts, &rc)) != -1) {
+    while ((c = cli_getopt_common(argc, argv, "hf:r:T:qU", longopts, &co,
+                                  &rc)) != -1) {
         switch (c) {
         case CLI_OPT_EXIT:
             return rc;
-        case 'f':
-            o.fmt = optarg;
-            break;
         case 'r':
             o.writable = true;
             if (!strcmp(optarg, "leaks"))
@@ -111,26 +109,11 @@ int cmd_check(int argc, char **argv)
         case OPT_OUTPUT:
             output = optarg;
             break;
-        case 'T':
-            cache = optarg;
-            break;
-        case 'q':
-            quiet = true;
-            break;
-        case 'U':
-            o.force_share = true;
-            break;
-        case OPT_OBJECT: {
-            int r = cli_add_object(optarg);
-            if (r)
-                return r < 0 ? 1 : 0;
-            break;
-        }
-        case OPT_IMAGE_OPTS:
-            o.image_opts = true;
-            break;
         }
     }
+    cli_open_common(&o, &co);
+    const char *cache = co.src_cache ? co.src_cache : "writeback";
+    bool quiet = co.quiet;
     if (optind != argc - 1)
         return cli_error_exit("Expecting one image file name");
     const char *filename = argv[optind];

@@ -21,7 +21,6 @@
 
 #define COMMIT_CHUNK (2u << 20)
 
-enum { OPT_OBJECT = 256, OPT_IMAGE_OPTS };
 
 static bool same_file(const char *a, const char *b)
 {
@@ -111,25 +110,24 @@ static int copy_down(struct bdev *top, struct bdev *base, uint64_t rate,
 int cmd_commit(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        { "help", no_argument, NULL, 'h' },
-        { "object", required_argument, NULL, OPT_OBJECT },
-        { "image-opts", no_argument, NULL, OPT_IMAGE_OPTS },
+        CLI_LONGOPT_HELP,
+        CLI_LONGOPT_OBJECT,
+        CLI_LONGOPT_IMAGE_OPTS,
         { NULL, 0, NULL, 0 },
     };
     struct cli_open o = { .cache = CACHE_WRITEBACK, .writable = true,
                           .no_backing = true };
     const char *cache = "writeback", *base_name = NULL;
-    bool quiet = false, progress = false, drop = false;
+    struct cli_common co = { 0 };
+    bool progress = false, drop = false;
     int64_t rate = 0;
     int c, rc;
 
-    while ((c = cli_getopt(argc, argv, "f:ht:b:dpqr:", longopts, &rc)) != -1) {
+    while ((c = cli_getopt_common(argc, argv, "f:ht:b:dpqr:", longopts, &co,
+                                  &rc)) != -1) {
         switch (c) {
         case CLI_OPT_EXIT:
             return rc;
-        case 'f':
-            o.fmt = optarg;
-            break;
         case 't':
             cache = optarg;
             break;
@@ -143,24 +141,14 @@ int cmd_commit(int argc, char **argv)
         case 'p':
             progress = true;
             break;
-        case 'q':
-            quiet = true;
-            break;
         case 'r':
             if (cli_cvtnum("rate limit", optarg, &rate) < 0)
                 return 1;
             break;
-        case OPT_OBJECT: {
-            int r = cli_add_object(optarg);
-            if (r)
-                return r < 0 ? 1 : 0;
-            break;
-        }
-        case OPT_IMAGE_OPTS:
-            o.image_opts = true;
-            break;
         }
     }
+    cli_open_common(&o, &co);
+    bool quiet = co.quiet;
     if (quiet)
         progress = false;
     if (optind != argc - 1)

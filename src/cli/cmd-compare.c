@@ -5,7 +5,6 @@
  * the status cannot settle the question.  Exit codes: 0 identical,
  * 1 different, 2 open error, 3 block status error, 4 read error. */
 #include "cli/cli.h"
-#include "cli/eopts.h"
 #include "cli/progress.h"
 
 #include <inttypes.h>
@@ -20,8 +19,6 @@
 
 #define IO_BUF (2u << 20)
 #define SECTOR 512u
-
-enum { OPT_OBJECT = 256, OPT_IMAGE_OPTS };
 
 /* The status bits strict mode compares (what QEMU's status carries). */
 #define STRICT_BITS (BS_DATA | BS_ZERO | BS_ALLOCATED | BS_OFFSET_VALID | BS_EOF)
@@ -209,43 +206,34 @@ static int compare(struct side *s1, struct side *s2, bool strict)
 int cmd_compare(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        { "help", no_argument, 0, 'h' },
-        { "object", required_argument, 0, OPT_OBJECT },
-        { "image-opts", no_argument, 0, OPT_IMAGE_OPTS },
-        { "force-share", no_argument, 0, 'U' },
+        CLI_LONGOPTS_SHARED,
         { 0, 0, 0, 0 },
     };
-    const char *fmt1 = NULL, *fmt2 = NULL, *cache = NULL;
-    bool progress = false, strict = false, image_opts = false, share = false;
+    struct cli_common co = { 0 };
+    const char *fmt2 = NULL;
+    bool progress = false, strict = false;
     int c, rc = 1;
 
-    quiet = false;
     optind = 0;
-    while ((c = eo_getopt(argc, argv, "hf:F:T:pqsU", longopts, &rc)) != -1) {
+    while ((c = cli_getopt(argc, argv, "hf:F:T:pqsU", longopts, &rc)) != -1) {
         switch (c) {
-        case -2: return rc;
-        case 'f': fmt1 = optarg; break;
+        case CLI_OPT_EXIT: return rc;
         case 'F': fmt2 = optarg; break;
-        case 'T': cache = optarg; break;
         case 'p': progress = true; break;
-        case 'q': quiet = true; break;
         case 's': strict = true; break;
-        case 'U': share = true; break;
-        case OPT_OBJECT: {
+        default:
             /* compare exits 2 on a bad object, as qemu-img does. */
-            int r = cli_add_object(optarg);
-            if (r)
-                return r < 0 ? 2 : 0;
+            if (cli_common_option(c, optarg, &co, &rc) == CLI_OPT_EXIT)
+                return rc ? 2 : 0;
             break;
         }
-        case OPT_IMAGE_OPTS: image_opts = true; break;
-        default: break;
-        }
     }
+    quiet = co.quiet;
+    const char *cache = co.src_cache;
     if (quiet)
         progress = false;
     if (optind != argc - 2)
-        return eo_error_exit("Expecting two image file names");
+        return cli_error_exit("Expecting two image file names");
     const char *name1 = argv[optind], *name2 = argv[optind + 1];
 
     progress_init(progress, 2.0f);
@@ -257,10 +245,8 @@ int cmd_compare(int argc, char **argv)
         cli_error("Invalid source cache option: %s", cache);
         goto out;
     }
-    struct cli_open o = {
-        .fmt = fmt1, .image_opts = image_opts, .force_share = share,
-        .quiet = true, .cache = cm,
-    };
+    struct cli_open o = { .quiet = true, .cache = cm };
+    cli_open_common(&o, &co);
     s1.bs = cli_open_image(name1, &o);
     if (!s1.bs)
         goto out;

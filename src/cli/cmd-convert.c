@@ -3,7 +3,6 @@
  * their messages follow qemu-img 7.2 in its order; the copying itself is
  * the block layer's copy engine (block/copy.h). */
 #include "cli/cli.h"
-#include "cli/eopts.h"
 #include "cli/progress.h"
 
 #include <errno.h>
@@ -15,18 +14,19 @@
 #include "block/copy.h"
 
 enum {
-    OPT_OBJECT = 256, OPT_IMAGE_OPTS, OPT_TARGET_IMAGE_OPTS, OPT_SALVAGE,
+    OPT_TARGET_IMAGE_OPTS = CLI_OPT_OWN, OPT_SALVAGE,
     OPT_TARGET_IS_ZERO, OPT_BITMAPS, OPT_SKIP_BROKEN,
 };
 
 struct convert {
-    const char *fmt, *out_fmt, *cache, *src_cache, *out_baseimg;
+    struct cli_common co;   /* -f, -T, -q, -U, --image-opts, --object */
+    const char *out_fmt, *cache, *out_baseimg;
     const char *backing_fmt, *snapshot_name, *out_filename;
     char *options;
     struct kvlist sn_opts;
     bool has_sn_opts;
-    bool image_opts, tgt_image_opts, skip_create, progress, quiet;
-    bool force_share, compress, copy_range, explicit_sparse, salvage;
+    bool tgt_image_opts, skip_create, progress;
+    bool compress, copy_range, explicit_sparse, salvage;
     bool target_is_zero, bitmaps, skip_broken, out_of_order;
     int64_t sparse_bytes, rate_limit, workers;
 };
@@ -40,17 +40,14 @@ static void on_progress(void *opaque, double percent)
 static void on_warn(void *opaque, const char *msg)
 {
     const struct convert *c = opaque;
-    if (!c->quiet)
+    if (!c->co.quiet)
         fprintf(stderr, "%s: warning: %s\n", cli_prog, msg);
 }
 
 static int parse_args(struct convert *c, int argc, char **argv, int *rc)
 {
     static const struct option longopts[] = {
-        { "help", no_argument, 0, 'h' },
-        { "object", required_argument, 0, OPT_OBJECT },
-        { "image-opts", no_argument, 0, OPT_IMAGE_OPTS },
-        { "force-share", no_argument, 0, 'U' },
+        CLI_LONGOPTS_SHARED,
         { "target-image-opts", no_argument, 0, OPT_TARGET_IMAGE_OPTS },
         { "salvage", no_argument, 0, OPT_SALVAGE },
         { "target-is-zero", no_argument, 0, OPT_TARGET_IS_ZERO },
@@ -58,49 +55,29 @@ static int parse_args(struct convert *c, int argc, char **argv, int *rc)
         { "skip-broken-bitmaps", no_argument, 0, OPT_SKIP_BROKEN },
         { 0, 0, 0, 0 },
     };
-    struct err err = ERR_INIT;
     int ch;
     *rc = 1;
-    while ((ch = eo_getopt(argc, argv, "hf:O:B:CcF:o:l:S:pt:T:qnm:WUr:",
-                           longopts, rc)) != -1) {
+    while ((ch = cli_getopt_common(argc, argv, "hf:O:B:CcF:o:l:S:pt:T:qnm:WUr:",
+                                   longopts, &c->co, rc)) != -1) {
         switch (ch) {
-        case -2: return -1;
-        case 'f': c->fmt = optarg; break;
+        case CLI_OPT_EXIT: return -1;
         case 'O': c->out_fmt = optarg; break;
         case 'B': c->out_baseimg = optarg; break;
         case 'C': c->copy_range = true; break;
         case 'c': c->compress = true; break;
         case 'F': c->backing_fmt = optarg; break;
         case 'o':
-            if (eo_accumulate(&c->options, optarg) < 0)
+            if (cli_accumulate_options(&c->options, optarg) < 0)
                 return -1;
             break;
         case 'l':
-            if (!strncmp(optarg, "snapshot.", 9)) {
-                kv_free(&c->sn_opts);
-                if (kv_parse(&c->sn_opts, optarg, NULL, &err) < 0) {
-                    cli_report(&err);
-                    cli_error("Failed in parsing snapshot param '%s'", optarg);
-                    return -1;
-                }
-                for (size_t i = 0; i < c->sn_opts.n; i++) {
-                    const char *k = c->sn_opts.items[i].key;
-                    if (strcmp(k, "snapshot.id") && strcmp(k, "snapshot.name")) {
-                        cli_error("Invalid parameter '%s'", k);
-                        cli_error("Failed in parsing snapshot param '%s'",
-                                  optarg);
-                        return -1;
-                    }
-                }
-                c->has_sn_opts = true;
-            } else {
-                c->snapshot_name = optarg;
-            }
+            if (cli_parse_snapshot_arg(optarg, &c->sn_opts, &c->has_sn_opts,
+                                       &c->snapshot_name) < 0)
+                return -1;
             break;
         case 'S': {
             int64_t v;
-            if (eo_cvtnum("buffer size for sparse output", optarg, 0,
-                          INT64_MAX, &v) < 0)
+            if (cli_cvtnum("buffer size for sparse output", optarg, &v) < 0)
                 return -1;
             if (v % 512 || v / 512 > 32768) {
                 cli_error("Invalid buffer size for sparse output specified. "
@@ -115,8 +92,6 @@ static int parse_args(struct convert *c, int argc, char **argv, int *rc)
         }
         case 'p': c->progress = true; break;
         case 't': c->cache = optarg; break;
-        case 'T': c->src_cache = optarg; break;
-        case 'q': c->quiet = true; break;
         case 'n': c->skip_create = true; break;
         case 'm': {
             char *end;
@@ -131,21 +106,10 @@ static int parse_args(struct convert *c, int argc, char **argv, int *rc)
             break;
         }
         case 'W': c->out_of_order = true; break;
-        case 'U': c->force_share = true; break;
         case 'r':
-            if (eo_cvtnum("rate limit", optarg, 0, INT64_MAX,
-                          &c->rate_limit) < 0)
+            if (cli_cvtnum("rate limit", optarg, &c->rate_limit) < 0)
                 return -1;
             break;
-        case OPT_OBJECT: {
-            int r = cli_add_object(optarg);
-            if (r) {
-                *rc = r < 0 ? 1 : 0;
-                return -1;
-            }
-            break;
-        }
-        case OPT_IMAGE_OPTS: c->image_opts = true; break;
         case OPT_SALVAGE: c->salvage = true; break;
         case OPT_TARGET_IMAGE_OPTS: c->tgt_image_opts = true; break;
         case OPT_TARGET_IS_ZERO: c->target_is_zero = true; break;
@@ -184,7 +148,7 @@ static int build_create_opts(struct convert *c, struct kvlist *opts,
                              uint64_t size)
 {
     struct err err = ERR_INIT;
-    if (eo_create_opts(c->out_fmt, c->options, opts, &err) < 0) {
+    if (cli_parse_create_opts(c->out_fmt, c->options, opts, &err) < 0) {
         cli_report(&err);
         return -1;
     }
@@ -248,22 +212,20 @@ static int run(struct convert *c, int nsrc, char **names)
         cli_error("Out of memory");
         return 1;
     }
-    if (c->src_cache && cache_mode_parse(c->src_cache, &src_cache, &err) < 0) {
-        cli_error("Invalid source cache option: %s", c->src_cache);
+    if (c->co.src_cache &&
+        cache_mode_parse(c->co.src_cache, &src_cache, &err) < 0) {
+        cli_error("Invalid source cache option: %s", c->co.src_cache);
         free(src);
         return 1;
     }
-    if (c->quiet)
+    if (c->co.quiet)
         c->progress = false;
     progress_init(c->progress, 1.0f);
     progress_print(0, 100);
 
     for (int i = 0; i < nsrc; i++) {
-        struct cli_open o = {
-            .fmt = c->fmt, .image_opts = c->image_opts,
-            .force_share = c->force_share, .quiet = true,
-            .cache = src_cache,
-        };
+        struct cli_open o = { .quiet = true, .cache = src_cache };
+        cli_open_common(&o, &c->co);
         src[i] = cli_open_image(names[i], &o);
         if (!src[i])
             goto out;
@@ -346,7 +308,7 @@ static int run(struct convert *c, int nsrc, char **names)
     }
     struct cli_open to = {
         .fmt = c->out_fmt, .image_opts = c->tgt_image_opts,
-        .writable = true, .quiet = c->quiet, .cache = dst_cache,
+        .writable = true, .quiet = c->co.quiet, .cache = dst_cache,
     };
     dst = cli_open_image(c->out_filename, &to);
     if (!dst)

@@ -15,11 +15,10 @@
 
 #define MAX_OPTS 256
 
-enum { OPT_OBJECT = 256 };
 
 static const struct option create_long[] = {
-    { "help", no_argument, NULL, 'h' },
-    { "object", required_argument, NULL, OPT_OBJECT },
+    CLI_LONGOPT_HELP,
+    CLI_LONGOPT_OBJECT,
     { NULL, 0, NULL, 0 },
 };
 
@@ -206,13 +205,15 @@ out:
 
 int cmd_create(int argc, char **argv)
 {
-    const char *fmt = "raw", *base = NULL, *base_fmt = NULL;
+    struct cli_common co = { .fmt = "raw" };
+    const char *base = NULL, *base_fmt = NULL;
     char *options = NULL;
-    bool quiet = false, no_open_backing = false;
+    bool no_open_backing = false;
     int64_t img_size = -1;
     int c, rc = 0;
 
-    while ((c = cli_getopt(argc, argv, "F:b:f:ho:qu", create_long, &rc)) != -1) {
+    while ((c = cli_getopt_common(argc, argv, "F:b:f:ho:qu", create_long, &co,
+                                  &rc)) != -1) {
         switch (c) {
         case CLI_OPT_EXIT:
             goto out;
@@ -222,31 +223,18 @@ int cmd_create(int argc, char **argv)
         case 'b':
             base = optarg;
             break;
-        case 'f':
-            fmt = optarg;
-            break;
         case 'o':
             if (cli_accumulate_options(&options, optarg) < 0) {
                 rc = 1;
                 goto out;
             }
             break;
-        case 'q':
-            quiet = true;
-            break;
         case 'u':
             no_open_backing = true;
             break;
-        case OPT_OBJECT: {
-            int r = cli_add_object(optarg);
-            if (r) {
-                rc = r < 0 ? 1 : 0;
-                goto out;
-            }
-            break;
-        }
         }
     }
+    const char *fmt = co.fmt;
 
     const char *filename = optind < argc ? argv[optind] : NULL;
     if (options && cli_options_want_help(options)) {
@@ -267,7 +255,7 @@ int cmd_create(int argc, char **argv)
         goto out;
     }
     rc = do_create(filename, fmt, base, base_fmt, options, img_size,
-                   no_open_backing, quiet);
+                   no_open_backing, co.quiet);
 out:
     free(options);
     return rc;

@@ -4,7 +4,6 @@
  * allocated.  Requests are batched into large reads and writes; the block
  * size only defines the units of count and skip. */
 #include "cli/cli.h"
-#include "cli/eopts.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -13,7 +12,6 @@
 #include "block/copy.h"
 #include "util/align.h"
 
-enum { OPT_OBJECT = 256, OPT_IMAGE_OPTS };
 
 #define F_BS    01
 #define F_COUNT 02
@@ -40,11 +38,11 @@ static int operand(struct dd *d, const char *arg)
     const char *v = eq + 1;
 #define KEY(k) (klen == strlen(k) && !strncmp(arg, k, klen))
     if (KEY("bs")) {
-        if (eo_cvtnum("bs", v, 1, INT_MAX, &d->bs) < 0)
+        if (cli_cvtnum_full("bs", v, 1, INT_MAX, &d->bs) < 0)
             return -1;
         d->flags |= F_BS;
     } else if (KEY("count")) {
-        if (eo_cvtnum("count", v, 0, INT64_MAX, &d->count) < 0)
+        if (cli_cvtnum_full("count", v, 0, INT64_MAX, &d->count) < 0)
             return -1;
         d->flags |= F_COUNT;
     } else if (KEY("if")) {
@@ -54,7 +52,7 @@ static int operand(struct dd *d, const char *arg)
         d->out = v;
         d->flags |= F_OF;
     } else if (KEY("skip")) {
-        if (eo_cvtnum("skip", v, 0, INT64_MAX, &d->skip) < 0)
+        if (cli_cvtnum_full("skip", v, 0, INT64_MAX, &d->skip) < 0)
             return -1;
         d->flags |= F_SKIP;
     } else {
@@ -103,14 +101,12 @@ static int copy(struct bdev *src, struct bdev *dst, uint64_t in_pos,
 int cmd_dd(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        { "help", no_argument, 0, 'h' },
-        { "object", required_argument, 0, OPT_OBJECT },
-        { "image-opts", no_argument, 0, OPT_IMAGE_OPTS },
-        { "force-share", no_argument, 0, 'U' },
+        CLI_LONGOPTS_SHARED,
         { 0, 0, 0, 0 },
     };
     struct dd d = { .bs = 512 };
     struct cli_open o = { .quiet = true };
+    struct cli_common co = { 0 };
     const char *out_fmt = "raw";
     struct bdev *src = NULL, *dst = NULL;
     struct kvlist opts = KVLIST_INIT;
@@ -118,22 +114,15 @@ int cmd_dd(int argc, char **argv)
     int c, rc = 1;
 
     optind = 0;
-    while ((c = eo_getopt(argc, argv, "hf:O:U", longopts, &rc)) != -1) {
+    while ((c = cli_getopt_common(argc, argv, "hf:O:U", longopts, &co,
+                                  &rc)) != -1) {
         switch (c) {
-        case -2: return rc;
+        case CLI_OPT_EXIT: return rc;
         case 'O': out_fmt = optarg; break;
-        case 'f': o.fmt = optarg; break;
-        case 'U': o.force_share = true; break;
-        case OPT_OBJECT: {
-            int r = cli_add_object(optarg);
-            if (r)
-                return r < 0 ? 1 : 0;
-            break;
-        }
-        case OPT_IMAGE_OPTS: o.image_opts = true; break;
         default: break;
         }
     }
+    cli_open_common(&o, &co);
     rc = 1;
     for (int i = optind; i < argc; i++)
         if (operand(&d, argv[i]) < 0)

@@ -15,16 +15,16 @@
 
 #include "util/size.h"
 
-enum { OPT_OUTPUT = 256, OPT_BACKING_CHAIN, OPT_OBJECT, OPT_IMAGE_OPTS };
+enum { OPT_OUTPUT = CLI_OPT_OWN, OPT_BACKING_CHAIN };
 
 static const struct option info_long[] = {
-    { "help", no_argument, NULL, 'h' },
+    CLI_LONGOPT_HELP,
     { "format", required_argument, NULL, 'f' },
     { "output", required_argument, NULL, OPT_OUTPUT },
     { "backing-chain", no_argument, NULL, OPT_BACKING_CHAIN },
-    { "object", required_argument, NULL, OPT_OBJECT },
-    { "image-opts", no_argument, NULL, OPT_IMAGE_OPTS },
-    { "force-share", no_argument, NULL, 'U' },
+    CLI_LONGOPT_OBJECT,
+    CLI_LONGOPT_IMAGE_OPTS,
+    CLI_LONGOPT_FORCE_SHARE,
     { NULL, 0, NULL, 0 },
 };
 
@@ -324,34 +324,21 @@ out:
 
 int cmd_info(int argc, char **argv)
 {
-    const char *fmt = NULL, *output = NULL;
-    bool chain = false, image_opts = false, force_share = false;
+    struct cli_common co = { 0 };
+    const char *output = NULL;
+    bool chain = false;
     int c, rc = 0;
 
-    while ((c = cli_getopt(argc, argv, "f:hU", info_long, &rc)) != -1) {
+    while ((c = cli_getopt_common(argc, argv, "f:hU", info_long, &co,
+                                  &rc)) != -1) {
         switch (c) {
         case CLI_OPT_EXIT:
             return rc;
-        case 'f':
-            fmt = optarg;
-            break;
-        case 'U':
-            force_share = true;
-            break;
         case OPT_OUTPUT:
             output = optarg;
             break;
         case OPT_BACKING_CHAIN:
             chain = true;
-            break;
-        case OPT_OBJECT: {
-            int r = cli_add_object(optarg);
-            if (r)
-                return r < 0 ? 1 : 0;
-            break;
-        }
-        case OPT_IMAGE_OPTS:
-            image_opts = true;
             break;
         }
     }
@@ -361,8 +348,8 @@ int cmd_info(int argc, char **argv)
     if (output && (out = cli_parse_output(output)) < 0)
         return 1;
 
-    struct json_object *list = collect(argv[optind], fmt, image_opts,
-                                       force_share, chain);
+    struct json_object *list = collect(argv[optind], co.fmt, co.image_opts,
+                                       co.force_share, chain);
     if (!list)
         return 1;
     size_t n = json_object_array_length(list);

@@ -1,7 +1,6 @@
 /* map: print how an image's ranges map to its files, as qemu-img map does
  * (human table or JSON array), merging adjacent entries the same way. */
 #include "cli/cli.h"
-#include "cli/eopts.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -10,7 +9,7 @@
 #include "block/copy.h"
 #include "util/align.h"
 
-enum { OPT_OUTPUT = 256, OPT_OBJECT, OPT_IMAGE_OPTS };
+enum { OPT_OUTPUT = CLI_OPT_OWN };
 
 struct entry {
     uint64_t start, length, offset;
@@ -90,51 +89,45 @@ static int get_entry(struct bdev *bs, uint64_t off, uint64_t len,
 int cmd_map(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        { "help", no_argument, 0, 'h' },
+        CLI_LONGOPT_HELP,
         { "format", required_argument, 0, 'f' },
         { "output", required_argument, 0, OPT_OUTPUT },
-        { "object", required_argument, 0, OPT_OBJECT },
-        { "image-opts", no_argument, 0, OPT_IMAGE_OPTS },
-        { "force-share", no_argument, 0, 'U' },
+        CLI_LONGOPT_OBJECT,
+        CLI_LONGOPT_IMAGE_OPTS,
+        CLI_LONGOPT_FORCE_SHARE,
         { "start-offset", required_argument, 0, 's' },
         { "max-length", required_argument, 0, 'l' },
         { 0, 0, 0, 0 },
     };
     struct cli_open o = { .quiet = true };
+    struct cli_common co = { 0 };
     const char *output = NULL;
     int64_t start = 0, max_length = -1;
     int c, rc = 1;
 
     optind = 0;
-    while ((c = eo_getopt(argc, argv, "f:s:l:hU", longopts, &rc)) != -1) {
+    while ((c = cli_getopt_common(argc, argv, "f:s:l:hU", longopts, &co,
+                                  &rc)) != -1) {
         switch (c) {
-        case -2: return rc;
-        case 'f': o.fmt = optarg; break;
-        case 'U': o.force_share = true; break;
+        case CLI_OPT_EXIT: return rc;
         case OPT_OUTPUT: output = optarg; break;
         case 's':
-            if (eo_cvtnum("start offset", optarg, 0, INT64_MAX, &start) < 0)
+            if (cli_cvtnum("start offset", optarg, &start) < 0)
                 return 1;
             break;
         case 'l':
-            if (eo_cvtnum("max length", optarg, 0, INT64_MAX, &max_length) < 0)
+            if (cli_cvtnum("max length", optarg, &max_length) < 0)
                 return 1;
             break;
-        case OPT_OBJECT: {
-            int r = cli_add_object(optarg);
-            if (r)
-                return r < 0 ? 1 : 0;
-            break;
-        }
-        case OPT_IMAGE_OPTS: o.image_opts = true; break;
         default: break;
         }
     }
+    cli_open_common(&o, &co);
     if (optind != argc - 1)
-        return eo_error_exit("Expecting one image file name");
+        return cli_error_exit("Expecting one image file name");
     bool json = false;
     if (output) {
-        int f = eo_output(output);
+        int f = cli_parse_output(output);
         if (f < 0)
             return 1;
         json = f == 1;

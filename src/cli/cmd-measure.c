@@ -3,7 +3,6 @@
  * prints it (human or JSON).  The numbers come from the target format's
  * measure callback. */
 #include "cli/cli.h"
-#include "cli/eopts.h"
 
 #include <getopt.h>
 #include <inttypes.h>
@@ -13,13 +12,14 @@
 #include "block/copy.h"
 #include "util/align.h"
 
-enum { OPT_IMAGE_OPTS = 256, OPT_OBJECT, OPT_OUTPUT, OPT_SIZE_ARG };
+enum { OPT_OUTPUT = CLI_OPT_OWN, OPT_SIZE_ARG };
 
 struct measure {
-    const char *fmt, *out_fmt, *snapshot_name, *filename;
+    struct cli_common co;   /* -f, -U, --image-opts, --object */
+    const char *out_fmt, *snapshot_name, *filename;
     char *options;
     struct kvlist sn_opts;
-    bool has_sn_opts, image_opts, force_share, json;
+    bool has_sn_opts, json;
     int64_t size;               /* -1: not given */
 };
 
@@ -34,15 +34,14 @@ static int show_help(char **argv)
 static int parse_args(struct measure *m, int argc, char **argv, int *rc)
 {
     static const struct option longopts[] = {
-        { "help", no_argument, 0, 'h' },
-        { "image-opts", no_argument, 0, OPT_IMAGE_OPTS },
-        { "object", required_argument, 0, OPT_OBJECT },
+        CLI_LONGOPT_HELP,
+        CLI_LONGOPT_IMAGE_OPTS,
+        CLI_LONGOPT_OBJECT,
         { "output", required_argument, 0, OPT_OUTPUT },
         { "size", required_argument, 0, OPT_SIZE_ARG },
-        { "force-share", no_argument, 0, 'U' },
+        CLI_LONGOPT_FORCE_SHARE,
         { 0, 0, 0, 0 },
     };
-    struct err err = ERR_INIT;
     int c;
     *rc = 1;
     optind = 0;
@@ -52,56 +51,31 @@ static int parse_args(struct measure *m, int argc, char **argv, int *rc)
         case 'h':
             *rc = show_help(argv);
             return -1;
-        case 'f': m->fmt = optarg; break;
         case 'O': m->out_fmt = optarg; break;
         case 'o':
-            if (eo_accumulate(&m->options, optarg) < 0)
+            if (cli_accumulate_options(&m->options, optarg) < 0)
                 return -1;
             break;
         case 'l':
-            if (!strncmp(optarg, "snapshot.", 9)) {
-                kv_free(&m->sn_opts);
-                if (kv_parse(&m->sn_opts, optarg, NULL, &err) < 0) {
-                    cli_report(&err);
-                    cli_error("Failed in parsing snapshot param '%s'", optarg);
-                    return -1;
-                }
-                for (size_t i = 0; i < m->sn_opts.n; i++) {
-                    const char *k = m->sn_opts.items[i].key;
-                    if (strcmp(k, "snapshot.id") && strcmp(k, "snapshot.name")) {
-                        cli_error("Invalid parameter '%s'", k);
-                        cli_error("Failed in parsing snapshot param '%s'",
-                                  optarg);
-                        return -1;
-                    }
-                }
-                m->has_sn_opts = true;
-            } else {
-                m->snapshot_name = optarg;
-            }
-            break;
-        case 'U': m->force_share = true; break;
-        case OPT_OBJECT: {
-            int r = cli_add_object(optarg);
-            if (r) {
-                *rc = r < 0 ? 1 : 0;
+            if (cli_parse_snapshot_arg(optarg, &m->sn_opts, &m->has_sn_opts,
+                                       &m->snapshot_name) < 0)
                 return -1;
-            }
             break;
-        }
-        case OPT_IMAGE_OPTS: m->image_opts = true; break;
         case OPT_OUTPUT: {
-            int f = eo_output(optarg);
+            int f = cli_parse_output(optarg);
             if (f < 0)
                 return -1;
             m->json = f == 1;
             break;
         }
         case OPT_SIZE_ARG:
-            if (eo_cvtnum("image size", optarg, 0, INT64_MAX, &m->size) < 0)
+            if (cli_cvtnum("image size", optarg, &m->size) < 0)
                 return -1;
             break;
-        default: break;
+        default:
+            if (cli_common_option(c, optarg, &m->co, rc) == CLI_OPT_EXIT)
+                return -1;
+            break;
         }
     }
     if (argc - optind > 1) {
@@ -110,7 +84,7 @@ static int parse_args(struct measure *m, int argc, char **argv, int *rc)
     }
     if (argc - optind == 1)
         m->filename = argv[optind];
-    if (!m->filename && (m->image_opts || m->fmt || m->snapshot_name ||
+    if (!m->filename && (m->co.image_opts || m->co.fmt || m->snapshot_name ||
                          m->has_sn_opts)) {
         cli_error("--image-opts, -f, and -l require a filename argument.");
         return -1;
@@ -151,10 +125,8 @@ static int run(struct measure *m)
     int rc = 1;
 
     if (m->filename) {
-        struct cli_open o = {
-            .fmt = m->fmt, .image_opts = m->image_opts,
-            .force_share = m->force_share, .quiet = true,
-        };
+        struct cli_open o = { .quiet = true };
+        cli_open_common(&o, &m->co);
         in = cli_open_image(m->filename, &o);
         if (!in || load_snapshot(m, in) < 0)
             goto out;
@@ -168,7 +140,7 @@ static int run(struct measure *m)
                   m->out_fmt);
         goto out;
     }
-    if (m->options && eo_create_opts(m->out_fmt, m->options, &opts, &err) < 0) {
+    if (m->options && cli_parse_create_opts(m->out_fmt, m->options, &opts, &err) < 0) {
         cli_report(&err);
         cli_error("Invalid options for file format '%s'", m->out_fmt);
         goto out;

@@ -20,7 +20,6 @@
 #define IO_BUF_SIZE (2u << 20)
 #define SECTOR 512u
 
-enum { OPT_OBJECT = 256, OPT_IMAGE_OPTS };
 
 /* Length of the leading run of [0, n) whose sectors all differ (true) or
  * all match (false) between a and b. */
@@ -156,25 +155,21 @@ static int copy_differences(struct rebase *rb, struct err *err)
 int cmd_rebase(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        { "help", no_argument, NULL, 'h' },
-        { "object", required_argument, NULL, OPT_OBJECT },
-        { "image-opts", no_argument, NULL, OPT_IMAGE_OPTS },
-        { "force-share", no_argument, NULL, 'U' },
+        CLI_LONGOPTS_SHARED,
         { NULL, 0, NULL, 0 },
     };
     struct cli_open o = { .cache = CACHE_WRITEBACK, .writable = true };
-    const char *cache = "writeback", *src_cache = "writeback";
+    struct cli_common co = { 0 };
+    const char *cache = "writeback";
     const char *out_base = NULL, *out_fmt = NULL;
-    bool quiet = false, progress = false, unsafe = false;
+    bool progress = false, unsafe = false;
     int c, rc;
 
-    while ((c = cli_getopt(argc, argv, "hf:F:b:upt:T:qU", longopts, &rc)) != -1) {
+    while ((c = cli_getopt_common(argc, argv, "hf:F:b:upt:T:qU", longopts, &co,
+                                  &rc)) != -1) {
         switch (c) {
         case CLI_OPT_EXIT:
             return rc;
-        case 'f':
-            o.fmt = optarg;
-            break;
         case 'F':
             out_fmt = optarg;
             break;
@@ -190,26 +185,11 @@ int cmd_rebase(int argc, char **argv)
         case 't':
             cache = optarg;
             break;
-        case 'T':
-            src_cache = optarg;
-            break;
-        case 'q':
-            quiet = true;
-            break;
-        case 'U':
-            o.force_share = true;
-            break;
-        case OPT_OBJECT: {
-            int r = cli_add_object(optarg);
-            if (r)
-                return r < 0 ? 1 : 0;
-            break;
-        }
-        case OPT_IMAGE_OPTS:
-            o.image_opts = true;
-            break;
         }
     }
+    cli_open_common(&o, &co);
+    const char *src_cache = co.src_cache ? co.src_cache : "writeback";
+    bool quiet = co.quiet;
     if (quiet)
         progress = false;
     if (optind != argc - 1)

@@ -9,12 +9,12 @@
 
 #include "util/size.h"
 
-enum { OPT_OBJECT = 256, OPT_IMAGE_OPTS, OPT_PREALLOCATION, OPT_SHRINK };
+enum { OPT_PREALLOCATION = CLI_OPT_OWN, OPT_SHRINK };
 
 static const struct option resize_long[] = {
-    { "help", no_argument, NULL, 'h' },
-    { "object", required_argument, NULL, OPT_OBJECT },
-    { "image-opts", no_argument, NULL, OPT_IMAGE_OPTS },
+    CLI_LONGOPT_HELP,
+    CLI_LONGOPT_OBJECT,
+    CLI_LONGOPT_IMAGE_OPTS,
     { "preallocation", required_argument, NULL, OPT_PREALLOCATION },
     { "shrink", no_argument, NULL, OPT_SHRINK },
     { NULL, 0, NULL, 0 },
@@ -22,8 +22,9 @@ static const struct option resize_long[] = {
 
 int cmd_resize(int argc, char **argv)
 {
-    const char *fmt = NULL, *size;
-    bool quiet = false, image_opts = false, shrink = false;
+    struct cli_common co = { 0 };
+    const char *size;
+    bool shrink = false;
     enum prealloc prealloc = PREALLOC_OFF;
     struct err err = ERR_INIT;
     int c, rc = 0, relative = 0;
@@ -34,25 +35,11 @@ int cmd_resize(int argc, char **argv)
         return cli_error_exit("Not enough arguments");
     size = argv[--argc];
 
-    while ((c = cli_getopt(argc, argv, "f:hq", resize_long, &rc)) != -1) {
+    while ((c = cli_getopt_common(argc, argv, "f:hq", resize_long, &co,
+                                  &rc)) != -1) {
         switch (c) {
         case CLI_OPT_EXIT:
             return rc;
-        case 'f':
-            fmt = optarg;
-            break;
-        case 'q':
-            quiet = true;
-            break;
-        case OPT_OBJECT: {
-            int r = cli_add_object(optarg);
-            if (r)
-                return r < 0 ? 1 : 0;
-            break;
-        }
-        case OPT_IMAGE_OPTS:
-            image_opts = true;
-            break;
         case OPT_PREALLOCATION:
             if (prealloc_parse(optarg, &prealloc, NULL) < 0) {
                 cli_error("Invalid preallocation mode '%s'", optarg);
@@ -80,8 +67,8 @@ int cmd_resize(int argc, char **argv)
         return 1;
     }
 
-    struct cli_open o = { .fmt = fmt, .image_opts = image_opts, .writable = true,
-                          .extra_flags = BDEV_O_RESIZE };
+    struct cli_open o = { .writable = true, .extra_flags = BDEV_O_RESIZE };
+    cli_open_common(&o, &co);
     struct bdev *bs = cli_open_image(filename, &o);
     if (!bs)
         return 1;
@@ -117,7 +104,7 @@ int cmd_resize(int argc, char **argv)
         cli_report(&err);
         goto out;
     }
-    if (!quiet)
+    if (!co.quiet)
         printf("Image resized.\n");
     rc = 0;
 out:

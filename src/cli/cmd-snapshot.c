@@ -12,7 +12,6 @@
 
 #include "util/size.h"
 
-enum { OPT_OBJECT = 256, OPT_IMAGE_OPTS };
 enum action { ACT_NONE, ACT_LIST, ACT_APPLY, ACT_CREATE, ACT_DELETE };
 
 static void print_row(const struct snapshot_info *sn)
@@ -73,18 +72,17 @@ static int find_by_name(struct bdev *bs, const char *name, char *id,
 int cmd_snapshot(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        { "help", no_argument, NULL, 'h' },
-        { "object", required_argument, NULL, OPT_OBJECT },
-        { "image-opts", no_argument, NULL, OPT_IMAGE_OPTS },
-        { "force-share", no_argument, NULL, 'U' },
+        CLI_LONGOPTS_SHARED,
         { NULL, 0, NULL, 0 },
     };
     struct cli_open o = { .cache = CACHE_WRITEBACK, .writable = true };
+    struct cli_common co = { 0 };
     enum action action = ACT_NONE;
     const char *name = NULL;
     int c, rc;
 
-    while ((c = cli_getopt(argc, argv, "la:c:d:hqU", longopts, &rc)) != -1) {
+    while ((c = cli_getopt_common(argc, argv, "la:c:d:hqU", longopts, &co,
+                                  &rc)) != -1) {
         switch (c) {
         case CLI_OPT_EXIT:
             return rc;
@@ -98,23 +96,10 @@ int cmd_snapshot(int argc, char **argv)
             else
                 name = optarg;
             break;
-        case 'q':
-            o.quiet = true;
-            break;
-        case 'U':
-            o.force_share = true;
-            break;
-        case OPT_OBJECT: {
-            int r = cli_add_object(optarg);
-            if (r)
-                return r < 0 ? 1 : 0;
-            break;
-        }
-        case OPT_IMAGE_OPTS:
-            o.image_opts = true;
-            break;
         }
     }
+    cli_open_common(&o, &co);
+    o.quiet = co.quiet;
     if (optind != argc - 1)
         return cli_error_exit("Expecting one image file name");
     const char *filename = argv[optind];

@@ -1,6 +1,7 @@
 /* opts: option parsing shared by the subcommands, with qemu-img's exact
  * error messages: getopt errors, sizes (cvtnum), --output, -o option
- * strings and their help listing, --object secrets, cache modes. */
+ * strings and their help listing, --object secrets, cache modes, and the
+ * options every command shares (-f, -q, -T, -U, --object, --image-opts). */
 #include "cli/cli.h"
 
 #include <errno.h>
@@ -48,6 +49,86 @@ int cli_getopt(int argc, char **argv, const char *shortopts,
     default:
         return c;
     }
+}
+
+int cli_common_option(int c, const char *arg, struct cli_common *co,
+                      int *exit_code)
+{
+    int r;
+    switch (c) {
+    case 'f':
+        co->fmt = arg;
+        return 1;
+    case 'T':
+        co->src_cache = arg;
+        return 1;
+    case 'q':
+        co->quiet = true;
+        return 1;
+    case 'U':
+        co->force_share = true;
+        return 1;
+    case CLI_OPT_IMAGE_OPTS:
+        co->image_opts = true;
+        return 1;
+    case CLI_OPT_OBJECT:
+        r = cli_add_object(arg);
+        if (!r)
+            return 1;
+        *exit_code = r < 0 ? 1 : 0;
+        return CLI_OPT_EXIT;
+    default:
+        return 0;
+    }
+}
+
+int cli_getopt_common(int argc, char **argv, const char *shortopts,
+                      const struct option *longopts, struct cli_common *co,
+                      int *exit_code)
+{
+    for (;;) {
+        int c = cli_getopt(argc, argv, shortopts, longopts, exit_code);
+        if (c == -1 || c == CLI_OPT_EXIT)
+            return c;
+        int r = cli_common_option(c, optarg, co, exit_code);
+        if (r == 0)
+            return c;
+        if (r == CLI_OPT_EXIT)
+            return r;
+    }
+}
+
+void cli_open_common(struct cli_open *o, const struct cli_common *co)
+{
+    o->fmt = co->fmt;
+    o->force_share = co->force_share;
+    o->image_opts = co->image_opts;
+}
+
+int cli_parse_snapshot_arg(const char *arg, struct kvlist *sn_opts,
+                           bool *has_opts, const char **name)
+{
+    struct err err = ERR_INIT;
+    if (strncmp(arg, "snapshot.", 9)) {
+        *name = arg;
+        return 0;
+    }
+    kv_free(sn_opts);
+    if (kv_parse(sn_opts, arg, NULL, &err) < 0) {
+        cli_report(&err);
+        cli_error("Failed in parsing snapshot param '%s'", arg);
+        return -1;
+    }
+    for (size_t i = 0; i < sn_opts->n; i++) {
+        const char *k = sn_opts->items[i].key;
+        if (strcmp(k, "snapshot.id") && strcmp(k, "snapshot.name")) {
+            cli_error("Invalid parameter '%s'", k);
+            cli_error("Failed in parsing snapshot param '%s'", arg);
+            return -1;
+        }
+    }
+    *has_opts = true;
+    return 0;
 }
 
 int cli_cvtnum_full(const char *name, const char *value, int64_t min,
@@ -319,6 +400,16 @@ size_t cli_create_opt_list(const char *fmt, const struct opt_desc **out,
 {
     size_t n = collect_opts(out, 0, max, bdev_driver_create_opts(fmt));
     return collect_opts(out, n, max, bdev_driver_create_opts("file"));
+}
+
+int cli_parse_create_opts(const char *fmt, const char *options,
+                          struct kvlist *out, struct err *err)
+{
+    const struct opt_desc *list[128];
+    size_t n = cli_create_opt_list(fmt, list, 128);
+    if (!options)
+        return 0;
+    return cli_parse_opt_string(options, list, n, out, err);
 }
 
 static const struct opt_desc *find_desc(const struct opt_desc *const *list,

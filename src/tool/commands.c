@@ -38,11 +38,52 @@ static const struct tool_cmd *find_cmd(const char *name)
     return NULL;
 }
 
-static void usage_of(const char *name)
+/* Print the usage of command `name`; returns -EINVAL for the caller to
+ * pass on. */
+static int usage_of(const char *name)
 {
     const struct tool_cmd *c = find_cmd(name);
     if (c)
         tool_print_usage(c);
+    return -EINVAL;
+}
+
+static int parse_pattern(const char *arg);
+
+/* The flags read, write and discard share. */
+struct io_flags {
+    bool bflag, pflag, qflag, terse;
+    int pattern;
+};
+
+/* Handle one of the shared flags (-b, -C, -P, -q; each command lists
+ * those it takes): 1 handled, 0 not a shared flag, -EINVAL after
+ * printing a bad pattern. */
+static int io_flag(int c, const char *arg, struct io_flags *f)
+{
+    switch (c) {
+    case 'b': f->bflag = true; return 1;
+    case 'C': f->terse = true; return 1;
+    case 'q': f->qflag = true; return 1;
+    case 'P':
+        f->pflag = true;
+        f->pattern = parse_pattern(arg);
+        return f->pattern < 0 ? -EINVAL : 1;
+    default:
+        return 0;
+    }
+}
+
+/* A byte-count argument: 0 with the value in *out, or the negative errno
+ * after printing qemu-io's parsing error. */
+static int number_arg(const char *arg, int64_t *out)
+{
+    *out = tool_cvtnum(arg);
+    if (*out < 0) {
+        tool_print_cvtnum_err(*out, arg);
+        return (int)*out;
+    }
+    return 0;
 }
 
 static int parse_pattern(const char *arg)
@@ -56,18 +97,21 @@ static int parse_pattern(const char *arg)
     return (int)v;
 }
 
-/* Offset and length arguments of read/write/discard, with qemu-io's
- * messages.  Returns 0 or -EINVAL after printing. */
-static int parse_off_len(char **argv, int64_t *off, int64_t *len)
+/* The "off len" operands that end read, write and discard (from optind),
+ * with qemu-io's usage and messages; a length over one request is refused
+ * unless `any_len` (write -n).  Returns 0 or -EINVAL after printing. */
+static int parse_request(const char *name, int argc, char **argv,
+                         bool any_len, int64_t *off, int64_t *len)
 {
-    *off = tool_cvtnum(argv[0]);
-    if (*off < 0) {
-        tool_print_cvtnum_err(*off, argv[0]);
+    if (optind != argc - 2)
+        return usage_of(name);
+    if (number_arg(argv[optind], off) < 0 ||
+        number_arg(argv[optind + 1], len) < 0)
         return -EINVAL;
-    }
-    *len = tool_cvtnum(argv[1]);
-    if (*len < 0) {
-        tool_print_cvtnum_err(*len, argv[1]);
+    if (*len > REQUEST_MAX_BYTES && !any_len) {
+        printf("length cannot exceed %" PRId64 "%s, given %s\n",
+               REQUEST_MAX_BYTES, strcmp(name, "write") ? "" : " without -n",
+               argv[optind + 1]);
         return -EINVAL;
     }
     return 0;
@@ -94,61 +138,39 @@ static int range_check(struct bdev *bs, int64_t off, int64_t len)
 static int cmd_read(struct bdev **bsp, int argc, char **argv)
 {
     struct bdev *bs = *bsp;
-    bool pflag = false, sflag = false, lflag = false, vflag = false,
-         qflag = false, terse = false, bflag = false;
-    int pattern = 0, c;
+    struct io_flags f = { .pattern = 0 };
+    bool sflag = false, lflag = false, vflag = false;
+    int c, r;
     int64_t off, count, poff = 0, pcount = 0;
 
     reset_getopt();
     while ((c = getopt(argc, argv, "bCl:pP:qs:v")) != -1) {
+        if ((r = io_flag(c, optarg, &f)) != 0) {
+            if (r < 0)
+                return r;
+            continue;
+        }
         switch (c) {
-        case 'b': bflag = true; break;
-        case 'C': terse = true; break;
         case 'l':
             lflag = true;
-            pcount = tool_cvtnum(optarg);
-            if (pcount < 0) {
-                tool_print_cvtnum_err(pcount, optarg);
+            if (number_arg(optarg, &pcount) < 0)
                 return -EINVAL;
-            }
             break;
         case 'p': break;    /* accepted and ignored, as by qemu-io */
-        case 'P':
-            pflag = true;
-            pattern = parse_pattern(optarg);
-            if (pattern < 0)
-                return -EINVAL;
-            break;
-        case 'q': qflag = true; break;
         case 's':
             sflag = true;
-            poff = tool_cvtnum(optarg);
-            if (poff < 0) {
-                tool_print_cvtnum_err(poff, optarg);
+            if (number_arg(optarg, &poff) < 0)
                 return -EINVAL;
-            }
             break;
         case 'v': vflag = true; break;
         default:
-            usage_of("read");
-            return -EINVAL;
+            return usage_of("read");
         }
     }
-    if (optind != argc - 2) {
-        usage_of("read");
+    if (parse_request("read", argc, argv, false, &off, &count) < 0)
         return -EINVAL;
-    }
-    if (parse_off_len(argv + optind, &off, &count) < 0)
-        return -EINVAL;
-    if (count > REQUEST_MAX_BYTES) {
-        printf("length cannot exceed %" PRId64 ", given %s\n",
-               REQUEST_MAX_BYTES, argv[optind + 1]);
-        return -EINVAL;
-    }
-    if (!pflag && (lflag || sflag)) {
-        usage_of("read");
-        return -EINVAL;
-    }
+    if (!f.pflag && (lflag || sflag))
+        return usage_of("read");
     if (!lflag)
         pcount = count - poff;
     if (pcount < 0 || pcount + poff > count) {
@@ -163,8 +185,7 @@ static int cmd_read(struct bdev **bsp, int argc, char **argv)
     }
     struct err err = ERR_INIT;
     struct timespec t1 = now();
-    int r;
-    if (bflag)
+    if (f.bflag)
         r = -ENOTSUP;       /* no format here keeps a VM state area */
     else
         r = range_check(bs, off, count);
@@ -176,9 +197,9 @@ static int cmd_read(struct bdev **bsp, int argc, char **argv)
         free(buf);
         return r;
     }
-    if (pflag) {
+    if (f.pflag) {
         for (int64_t i = 0; i < pcount; i++) {
-            if (buf[poff + i] != pattern) {
+            if (buf[poff + i] != f.pattern) {
                 printf("Pattern verification failed at offset %" PRId64
                        ", %" PRId64 " bytes\n", off + poff, pcount);
                 r = -EINVAL;
@@ -186,10 +207,10 @@ static int cmd_read(struct bdev **bsp, int argc, char **argv)
             }
         }
     }
-    if (!qflag) {
+    if (!f.qflag) {
         if (vflag)
             tool_dump_buffer(buf, off, count);
-        tool_print_report("read", &t2, off, count, count, 1, terse);
+        tool_print_report("read", &t2, off, count, count, 1, f.terse);
     }
     free(buf);
     return r;
@@ -230,41 +251,34 @@ static int read_source_file(const char *path, uint8_t *buf, int64_t count)
 static int cmd_write(struct bdev **bsp, int argc, char **argv)
 {
     struct bdev *bs = *bsp;
-    bool pflag = false, zflag = false, cflag = false, bflag = false,
-         qflag = false, terse = false, fua = false, unmap = false,
+    struct io_flags f = { .pattern = 0xcd };
+    bool zflag = false, cflag = false, fua = false, unmap = false,
          no_fallback = false;
     const char *source = NULL;
-    int pattern = 0xcd, c;
+    int c, r;
     int64_t off, count;
 
     reset_getopt();
     while ((c = getopt(argc, argv, "bcCfnP:qs:uz")) != -1) {
+        if ((r = io_flag(c, optarg, &f)) != 0) {
+            if (r < 0)
+                return r;
+            continue;
+        }
         switch (c) {
-        case 'b': bflag = true; break;
         case 'c': cflag = true; break;
-        case 'C': terse = true; break;
         case 'f': fua = true; break;
         case 'n': no_fallback = true; break;
-        case 'P':
-            pflag = true;
-            pattern = parse_pattern(optarg);
-            if (pattern < 0)
-                return -EINVAL;
-            break;
-        case 'q': qflag = true; break;
         case 's': source = optarg; break;
         case 'u': unmap = true; break;
         case 'z': zflag = true; break;
         default:
-            usage_of("write");
-            return -EINVAL;
+            return usage_of("write");
         }
     }
-    if (optind != argc - 2) {
-        usage_of("write");
-        return -EINVAL;
-    }
-    if (zflag + pflag + (source != NULL) > 1) {
+    if (optind != argc - 2)
+        return usage_of("write");
+    if (zflag + f.pflag + (source != NULL) > 1) {
         printf("Only one of -z, -P, and -s can be specified at the same time\n");
         return -EINVAL;
     }
@@ -276,23 +290,18 @@ static int cmd_write(struct bdev **bsp, int argc, char **argv)
         printf("-n requires -z to be specified\n");
         return -EINVAL;
     }
-    if (parse_off_len(argv + optind, &off, &count) < 0)
+    if (parse_request("write", argc, argv, no_fallback, &off, &count) < 0)
         return -EINVAL;
-    if (count > REQUEST_MAX_BYTES && !no_fallback) {
-        printf("length cannot exceed %" PRId64 " without -n, given %s\n",
-               REQUEST_MAX_BYTES, argv[optind + 1]);
-        return -EINVAL;
-    }
 
     uint8_t *buf = NULL;
     if (!zflag) {
-        buf = alloc_buf(count, pattern);
+        buf = alloc_buf(count, f.pattern);
         if (!buf) {
             printf("write failed: %s\n", strerror(ENOMEM));
             return -ENOMEM;
         }
         if (source) {
-            int r = read_source_file(source, buf, count);
+            r = read_source_file(source, buf, count);
             if (r < 0) {
                 free(buf);
                 return r;
@@ -302,8 +311,7 @@ static int cmd_write(struct bdev **bsp, int argc, char **argv)
 
     struct err err = ERR_INIT;
     struct timespec t1 = now();
-    int r;
-    if (bflag)
+    if (f.bflag)
         r = -ENOTSUP;
     else
         r = range_check(bs, off, count);
@@ -327,38 +335,24 @@ static int cmd_write(struct bdev **bsp, int argc, char **argv)
         printf("write failed: %s\n", strerror(-r));
         return r;
     }
-    if (!qflag)
-        tool_print_report("wrote", &t2, off, count, count, 1, terse);
+    if (!f.qflag)
+        tool_print_report("wrote", &t2, off, count, count, 1, f.terse);
     return 0;
 }
 
 static int cmd_discard(struct bdev **bsp, int argc, char **argv)
 {
-    bool qflag = false, terse = false;
+    struct io_flags f = { 0 };
     int64_t off, count;
     int c;
 
     reset_getopt();
     while ((c = getopt(argc, argv, "Cq")) != -1) {
-        switch (c) {
-        case 'C': terse = true; break;
-        case 'q': qflag = true; break;
-        default:
-            usage_of("discard");
-            return -EINVAL;
-        }
+        if (io_flag(c, optarg, &f) <= 0)
+            return usage_of("discard");
     }
-    if (optind != argc - 2) {
-        usage_of("discard");
+    if (parse_request("discard", argc, argv, false, &off, &count) < 0)
         return -EINVAL;
-    }
-    if (parse_off_len(argv + optind, &off, &count) < 0)
-        return -EINVAL;
-    if (count > REQUEST_MAX_BYTES) {
-        printf("length cannot exceed %" PRId64 ", given %s\n",
-               REQUEST_MAX_BYTES, argv[optind + 1]);
-        return -EINVAL;
-    }
     struct err err = ERR_INIT;
     struct timespec t1 = now();
     int r = range_check(*bsp, off, count);
@@ -369,8 +363,8 @@ static int cmd_discard(struct bdev **bsp, int argc, char **argv)
         printf("discard failed: %s\n", strerror(-r));
         return r;
     }
-    if (!qflag)
-        tool_print_report("discard", &t2, off, count, count, 1, terse);
+    if (!f.qflag)
+        tool_print_report("discard", &t2, off, count, count, 1, f.terse);
     return 0;
 }
 
@@ -397,21 +391,13 @@ static int cmd_alloc(struct bdev **bsp, int argc, char **argv)
     int64_t off, start, count = 512, remaining, sum = 0, num;
     char s1[64];
 
-    start = off = tool_cvtnum(argv[1]);
-    if (off < 0) {
-        tool_print_cvtnum_err(off, argv[1]);
-        return (int)off;
-    }
-    if (argc == 3) {
-        count = tool_cvtnum(argv[2]);
-        if (count < 0) {
-            tool_print_cvtnum_err(count, argv[2]);
-            return (int)count;
-        }
-    }
+    int r = number_arg(argv[1], &off);
+    if (r < 0 || (argc == 3 && (r = number_arg(argv[2], &count)) < 0))
+        return r;
+    start = off;
     remaining = count;
     while (remaining) {
-        int r = is_allocated(*bsp, off, remaining, &num);
+        r = is_allocated(*bsp, off, remaining, &num);
         if (r < 0) {
             printf("is_allocated failed: %s\n", strerror(-r));
             return r;
@@ -502,20 +488,16 @@ static int cmd_truncate(struct bdev **bsp, int argc, char **argv)
             }
             break;
         default:
-            usage_of("truncate");
-            return -EINVAL;
+            return usage_of("truncate");
         }
     }
-    if (optind != argc - 1) {
-        usage_of("truncate");
-        return -EINVAL;
-    }
-    int64_t size = tool_cvtnum(argv[optind]);
-    if (size < 0) {
-        tool_print_cvtnum_err(size, argv[optind]);
-        return (int)size;
-    }
-    int r = bdev_truncate(*bsp, (uint64_t)size, true, prealloc, &err);
+    if (optind != argc - 1)
+        return usage_of("truncate");
+    int64_t size;
+    int r = number_arg(argv[optind], &size);
+    if (r < 0)
+        return r;
+    r = bdev_truncate(*bsp, (uint64_t)size, true, prealloc, &err);
     if (r < 0) {
         tool_error("%s", err.msg);
         return r;
