@@ -5,22 +5,34 @@
  * geometry sizing as qemu-img does it, or force_size), growing resize, block
  * status.  No measure callback: qemu-img 7.2 refuses `measure -O vpc`.
  * The footer is found at offset 0 (the copy dynamic disks keep
- * there) or at the end of the file (fixed disks).  Differencing disks
- * (type 4) are refused: their parent locators name Windows paths.
+ * there) or at the end of the file (fixed disks).
  *
- * Reads ignore the per-block sector bitmaps (an allocated block is read
- * whole, as qemu-img does); new blocks get a bitmap with every sector marked
- * present since the block's unwritten sectors read as zeros from the file. */
+ * Differencing disks (type 4, written by Hyper-V and Virtual PC) are read
+ * and written through the backing chain: the parent is named by the
+ * dynamic header's parent locators (W2ru relative and W2ku absolute UTF-16LE
+ * Windows paths, MacX file URLs, the deprecated Wi2r/Wi2k ones; Mac alias
+ * records are opaque and skipped), its footer's unique ID must match the
+ * one the child records, and each block's sector bitmap says which sectors
+ * the child holds (bit set) and which come from the parent.  qemu-img 7.2
+ * reads such images as plain dynamic disks, parent ignored.
+ *
+ * Dynamic disks' sector bitmaps are ignored on read (an allocated block is
+ * read whole, as qemu-img does); their new blocks get a bitmap with every
+ * sector marked present since the block's unwritten sectors read as zeros
+ * from the file. */
 #include "block/driver.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "util/align.h"
 #include "util/endian.h"
 #include "util/random.h"
+#include "util/winpath.h"
 #include "util/zero.h"
 
 #define VHD_FOOTER_SIZE   512
@@ -65,10 +77,18 @@
 #define D_MAX_ENTRIES 28
 #define D_BLOCK_SIZE  32
 #define D_CHECKSUM    36
+#define D_PARENT_UUID 40
+#define D_PARENT_NAME 64      /* 512 bytes of UTF-16BE */
+#define D_LOCATORS    576     /* 8 entries of 24 bytes */
+#define VHD_LOCATORS  8
+/* Longest parent locator accepted (a Windows path is at most 32767 UTF-16
+ * code units). */
+#define VHD_LOCATOR_MAX 65536u
 
 struct vpc {
     uint8_t footer[VHD_FOOTER_SIZE];
-    bool dynamic;
+    bool dynamic;             /* also true for differencing disks */
+    bool diff;                /* differencing: bitmaps choose child/parent */
     uint64_t footer_off;      /* where the trailing footer lives */
     /* dynamic disks */
     uint64_t bat_off;
@@ -77,6 +97,9 @@ struct vpc {
     uint32_t bitmap_size;     /* bytes, multiple of 512 */
     uint32_t *bat;            /* native order, in sectors */
     uint64_t free_off;        /* first byte after the last block */
+    /* differencing disks: the sector bitmap of block bm_idx */
+    uint8_t *bm;
+    uint64_t bm_idx;
 };
 
 static uint32_t vhd_checksum(const uint8_t *buf, size_t len, size_t skip_at)
@@ -185,6 +208,189 @@ static int vpc_probe(struct bdev *file, const uint8_t *buf, size_t len,
     return 0;
 }
 
+/* One parent locator as a POSIX name (new string), NULL when the locator
+ * is of a kind that cannot name a file here; -errno in *rc on failure. */
+static char *vpc_locator_name(uint32_t code, const uint8_t *data, uint32_t len,
+                              int *rc)
+{
+    char *text = NULL, *name = NULL;
+    bool absolute;
+    *rc = 0;
+    switch (code) {
+    case 0x57327275:    /* "W2ru": relative, UTF-16LE */
+    case 0x57326b75:    /* "W2ku": absolute, UTF-16LE */
+        text = utf16_to_utf8(data, len & ~1u, false);
+        absolute = code == 0x57326b75;
+        break;
+    case 0x57693272:    /* "Wi2r", "Wi2k": deprecated, single-byte text */
+    case 0x5769326b:
+        text = strndup((const char *)data, len);
+        absolute = code == 0x5769326b;
+        break;
+    case 0x4d616358: {  /* "MacX": a file URL, UTF-8, percent-encoded */
+        char *url = strndup((const char *)data, len);
+        if (!url)
+            break;
+        const char *path = url;
+        if (!strncmp(path, "file://localhost/", 17))
+            path += 16;
+        else if (!strncmp(path, "file:///", 8))
+            path += 7;
+        text = malloc(strlen(path) + 1);
+        if (text) {
+            size_t o = 0;
+            for (const char *q = path; *q; q++) {
+                unsigned v;
+                if (*q == '%' && sscanf(q + 1, "%2x", &v) == 1 && v) {
+                    text[o++] = (char)v;
+                    q += 2;
+                } else {
+                    text[o++] = *q;
+                }
+            }
+            text[o] = '\0';
+        }
+        free(url);
+        return text ? text : (*rc = -ENOMEM, NULL);
+    }
+    default:            /* none, or a Mac OS alias record */
+        return NULL;
+    }
+    if (!text) {
+        *rc = code == 0x57327275 || code == 0x57326b75 ? -EINVAL : -ENOMEM;
+        return NULL;
+    }
+    if (text[0])
+        name = winpath_to_posix(text, absolute);
+    free(text);
+    if (!name && !*rc)
+        *rc = -ENOMEM;
+    if (name && !name[0]) {
+        free(name);
+        name = NULL;
+        *rc = 0;
+    }
+    return name;
+}
+
+/* The unique ID in the footer of the VHD file at `path`; false when it is
+ * not a readable VHD. */
+static bool vpc_file_uuid(const char *path, uint8_t uuid[16])
+{
+    struct err e = ERR_INIT;
+    uint8_t f[VHD_FOOTER_SIZE];
+    struct bdev *file = bdev_open_file(path, BDEV_O_NO_LOCK, &e);
+    bool ok = false;
+    if (!file)
+        return false;
+    if (file->size >= VHD_FOOTER_SIZE &&
+        bdev_pread(file, 0, VHD_FOOTER_SIZE, f, &e) == 0) {
+        if (memcmp(f, "conectix", 8) &&
+            bdev_pread(file, file->size - VHD_FOOTER_SIZE, VHD_FOOTER_SIZE,
+                       f, &e) < 0)
+            f[0] = 0;
+        if (!memcmp(f, "conectix", 8) &&
+            ld_be32(f + F_CHECKSUM) == vhd_checksum(f, sizeof(f), F_CHECKSUM)) {
+            memcpy(uuid, f + F_UUID, 16);
+            ok = true;
+        }
+    }
+    bdev_close(file);
+    err_clear(&e);
+    return ok;
+}
+
+/* Differencing disk: choose the parent among the locators (relative names
+ * first, then file URLs, then absolute paths, then the bare parent name the
+ * header records), the first that exists beside or at its name, else the
+ * first one, so that the error names it; then check the parent is the
+ * image this child was made from. */
+static int vpc_read_parent(struct bdev *bs, const uint8_t *dyn, uint64_t flen,
+                           struct err *err)
+{
+    static const uint32_t order[] = { 0x57327275, 0x57693272, 0x4d616358,
+                                      0x57326b75, 0x5769326b };
+    char *names[VHD_LOCATORS + 1] = { NULL };
+    int n = 0, r = 0;
+
+    for (size_t k = 0; k < sizeof(order) / sizeof(order[0]); k++) {
+        for (int i = 0; i < VHD_LOCATORS; i++) {
+            const uint8_t *e = dyn + D_LOCATORS + 24 * i;
+            uint32_t code = ld_be32(e), len = ld_be32(e + 8);
+            uint64_t off = ld_be64(e + 16);
+            if (code != order[k])
+                continue;
+            if (len == 0)
+                continue;
+            if (len > VHD_LOCATOR_MAX || !range_within(off, len, flen)) {
+                r = err_set(err, -EINVAL, "Invalid VPC image: parent locator "
+                            "%d beyond end of file", i);
+                goto out;
+            }
+            uint8_t *data = malloc(len);
+            if (!data) {
+                r = err_set(err, -ENOMEM, "Out of memory");
+                goto out;
+            }
+            r = bdev_pread(bs->file, off, len, data, err);
+            if (r == 0)
+                names[n] = vpc_locator_name(code, data, len, &r);
+            free(data);
+            if (r < 0) {
+                if (r == -ENOMEM)
+                    err_set(err, r, "Out of memory");
+                else if (!err->code)
+                    err_set(err, r, "Invalid VPC image: parent locator %d "
+                            "is not valid UTF-16", i);
+                goto out;
+            }
+            if (names[n])
+                n++;
+        }
+    }
+    char *pname = utf16_to_utf8(dyn + D_PARENT_NAME, 512, true);
+    if (pname && pname[0] && !strchr(pname, '/'))
+        names[n++] = pname;
+    else
+        free(pname);
+    if (n == 0) {
+        r = err_set(err, -EINVAL, "Invalid VPC image: differencing image "
+                    "without a parent locator");
+        goto out;
+    }
+    int pick = 0;
+    for (int i = 0; i < n; i++) {
+        char *path = bdev_resolve_backing(bs, names[i]);
+        bool found = path && access(path, F_OK) == 0;
+        free(path);
+        if (found) {
+            pick = i;
+            break;
+        }
+    }
+    bs->backing_file = names[pick];
+    names[pick] = NULL;
+    bs->backing_fmt = strdup("vpc");
+    if (!bs->backing_fmt) {
+        r = err_set(err, -ENOMEM, "Out of memory");
+        goto out;
+    }
+    if (!(bs->flags & BDEV_O_NO_BACKING)) {
+        uint8_t uuid[16];
+        char *path = bdev_resolve_backing(bs, bs->backing_file);
+        if (path && vpc_file_uuid(path, uuid) &&
+            memcmp(uuid, dyn + D_PARENT_UUID, 16))
+            r = err_set(err, -EINVAL, "Could not open backing file: '%s' is "
+                        "not the parent of this differencing image (unique ID "
+                        "mismatch)", path);
+        free(path);
+    }
+out:
+    for (int i = 0; i < n; i++)
+        free(names[i]);
+    return r;
+}
+
 static int vpc_read_bat(struct bdev *bs, struct vpc *s, uint64_t flen,
                         struct err *err)
 {
@@ -203,6 +409,11 @@ static int vpc_read_bat(struct bdev *bs, struct vpc *s, uint64_t flen,
     if (ld_be32(dyn + D_CHECKSUM) != vhd_checksum(dyn, VHD_DYN_SIZE, D_CHECKSUM))
         return err_set(err, -EINVAL, "Invalid VPC image: dynamic header checksum mismatch");
 
+    if (s->diff) {
+        r = vpc_read_parent(bs, dyn, flen, err);
+        if (r < 0)
+            return r;
+    }
     s->block_size = ld_be32(dyn + D_BLOCK_SIZE);
     if (s->block_size < 512 || !is_pow2(s->block_size) ||
         s->block_size > 256u * 1024 * 1024)
@@ -260,6 +471,8 @@ static int vpc_open(struct bdev *bs, struct kvlist *opts, struct err *err)
     if (r < 0) {
         free(s->bat);
         s->bat = NULL;
+        free(s->bm);
+        s->bm = NULL;
     }
     return r;
 }
@@ -290,11 +503,11 @@ static int vpc_open_image(struct bdev *bs, struct err *err)
         return err_set(err, -EINVAL, "Invalid VPC image: footer checksum mismatch");
 
     uint32_t type = ld_be32(s->footer + F_TYPE);
-    if (type == VHD_TYPE_DIFF)
-        return err_set(err, -ENOTSUP, "Differencing VHD images are not supported");
-    if (type != VHD_TYPE_FIXED && type != VHD_TYPE_DYNAMIC)
+    if (type != VHD_TYPE_FIXED && type != VHD_TYPE_DYNAMIC &&
+        type != VHD_TYPE_DIFF)
         return err_set(err, -EINVAL, "Invalid VPC image: unknown disk type %u", type);
-    s->dynamic = type == VHD_TYPE_DYNAMIC;
+    s->dynamic = type != VHD_TYPE_FIXED;
+    s->diff = type == VHD_TYPE_DIFF;
 
     uint64_t chs = (uint64_t)ld_be16(s->footer + F_CYLS) *
                    s->footer[F_HEADS] * s->footer[F_SECS];
@@ -311,6 +524,12 @@ static int vpc_open_image(struct bdev *bs, struct err *err)
         r = vpc_read_bat(bs, s, (uint64_t)flen, err);
         if (r < 0)
             return r;
+        if (s->diff) {
+            s->bm = malloc(s->bitmap_size);
+            if (!s->bm)
+                return err_set(err, -ENOMEM, "Out of memory");
+            s->bm_idx = UINT64_MAX;
+        }
     } else {
         if (bs->size > (uint64_t)flen - VHD_FOOTER_SIZE)
             return err_set(err, -EINVAL, "Invalid VPC image: fixed image data "
@@ -325,6 +544,7 @@ static void vpc_close(struct bdev *bs)
 {
     struct vpc *s = bs->priv;
     free(s->bat);
+    free(s->bm);
 }
 
 /* Host offset of a virtual offset in a dynamic disk, 0 when unallocated;
@@ -355,6 +575,41 @@ static int read_clipped(struct bdev *file, uint64_t off, uint64_t len,
     return 0;
 }
 
+/* Differencing disks: make s->bm the sector bitmap of block `idx`. */
+static int vpc_load_bitmap(struct bdev *bs, struct vpc *s, uint64_t idx,
+                           struct err *err)
+{
+    if (s->bm_idx == idx)
+        return 0;
+    s->bm_idx = UINT64_MAX;
+    int r = read_clipped(bs->file, (uint64_t)s->bat[idx] * 512, s->bitmap_size,
+                         s->bm, err);
+    if (r == 0)
+        s->bm_idx = idx;
+    return r;
+}
+
+static bool vpc_sector_present(const struct vpc *s, uint64_t sector)
+{
+    return s->bm[sector / 8] & (0x80 >> (sector % 8));
+}
+
+/* Differencing disks: how many bytes from `off` (inside an allocated
+ * block, whose bitmap is loaded) share the presence of the first sector,
+ * up to `len`; *present tells which. */
+static uint64_t vpc_bitmap_run(const struct vpc *s, uint64_t off, uint64_t len,
+                               bool *present)
+{
+    uint64_t sec = (off % s->block_size) / 512;
+    uint64_t end = min_u64(sec + div_round_up(len, 512),
+                           s->block_size / 512);
+    *present = vpc_sector_present(s, sec);
+    uint64_t e = sec + 1;
+    while (e < end && vpc_sector_present(s, e) == *present)
+        e++;
+    return min_u64(len, (e - sec) * 512);
+}
+
 static int vpc_read(struct bdev *bs, uint64_t off, uint64_t len, void *buf,
                     struct err *err)
 {
@@ -365,8 +620,24 @@ static int vpc_read(struct bdev *bs, uint64_t off, uint64_t len, void *buf,
     while (len) {
         uint64_t run, host = vpc_host_off(s, off, &run);
         uint64_t n = min_u64(run, len);
-        if (!host) {
+        if (!host && s->diff) {
+            int r = bdev_read_backing(bs, off, n, p, err);
+            if (r < 0)
+                return r;
+        } else if (!host) {
             memset(p, 0, n);
+        } else if (s->diff) {
+            bool present;
+            int r = vpc_load_bitmap(bs, s, off / s->block_size, err);
+            if (r < 0)
+                return r;
+            n = vpc_bitmap_run(s, off, n, &present);
+            if (present)
+                r = read_clipped(bs->file, host, n, p, err);
+            else
+                r = bdev_read_backing(bs, off, n, p, err);
+            if (r < 0)
+                return r;
         } else {
             int r = read_clipped(bs->file, host, n, p, err);
             if (r < 0)
@@ -400,7 +671,9 @@ static int vpc_alloc_block(struct bdev *bs, struct vpc *s, uint64_t idx,
     uint8_t *bitmap = malloc(s->bitmap_size);
     if (!bitmap)
         return err_set(err, -ENOMEM, "Out of memory");
-    memset(bitmap, 0xff, s->bitmap_size);
+    /* A differencing disk's new block holds nothing yet: every sector
+     * still comes from the parent until written. */
+    memset(bitmap, s->diff ? 0 : 0xff, s->bitmap_size);
     r = bdev_pwrite(bs->file, boff, s->bitmap_size, bitmap, err);
     free(bitmap);
     if (r < 0)
@@ -418,7 +691,41 @@ static int vpc_alloc_block(struct bdev *bs, struct vpc *s, uint64_t idx,
     s->bat[idx] = (uint32_t)(boff / 512);
     s->free_off = new_end;
     s->footer_off = new_end;
+    if (s->diff) {
+        memset(s->bm, 0, s->bitmap_size);
+        s->bm_idx = idx;
+    }
     return 0;
+}
+
+/* Differencing disks: after data reached [off, off+len) of an allocated
+ * block, mark its sectors present (data first, so a crash leaves at worst
+ * the parent's sectors visible). */
+static int vpc_mark_present(struct bdev *bs, struct vpc *s, uint64_t off,
+                            uint64_t len, struct err *err)
+{
+    uint64_t idx = off / s->block_size;
+    uint64_t first = (off % s->block_size) / 512;
+    uint64_t last = first + div_round_up(len, 512) - 1;
+    int r = vpc_load_bitmap(bs, s, idx, err);
+    if (r < 0)
+        return r;
+    bool change = false;
+    for (uint64_t i = first; i <= last; i++) {
+        if (!vpc_sector_present(s, i)) {
+            s->bm[i / 8] |= (uint8_t)(0x80 >> (i % 8));
+            change = true;
+        }
+    }
+    if (!change)
+        return 0;
+    /* Rewrite the 512-byte bitmap sectors that changed. */
+    uint64_t from = align_down(first / 8, 512), to = align_up(last / 8 + 1, 512);
+    r = bdev_pwrite(bs->file, (uint64_t)s->bat[idx] * 512 + from, to - from,
+                    s->bm + from, err);
+    if (r < 0)
+        s->bm_idx = UINT64_MAX;
+    return r;
 }
 
 static int vpc_write(struct bdev *bs, uint64_t off, uint64_t len,
@@ -433,7 +740,7 @@ static int vpc_write(struct bdev *bs, uint64_t off, uint64_t len,
         uint64_t n = min_u64(run, len);
         int r;
         if (!host) {
-            if (buf_is_zero(p, n)) {
+            if (!s->diff && buf_is_zero(p, n)) {
                 /* Unallocated blocks already read as zeros. */
                 goto next;
             }
@@ -445,6 +752,11 @@ static int vpc_write(struct bdev *bs, uint64_t off, uint64_t len,
         r = bdev_pwrite(bs->file, host, n, p, err);
         if (r < 0)
             return r;
+        if (s->diff) {
+            r = vpc_mark_present(bs, s, off, n, err);
+            if (r < 0)
+                return r;
+        }
 next:
         p += n;
         off += n;
@@ -459,7 +771,7 @@ static int vpc_write_zeroes(struct bdev *bs, uint64_t off, uint64_t len,
     struct vpc *s = bs->priv;
     (void)flags;
     (void)err;
-    if (!s->dynamic)
+    if (!s->dynamic || s->diff)
         return -ENOTSUP;
     /* Only ranges that are entirely unallocated need nothing. */
     while (len) {
@@ -477,7 +789,6 @@ static int vpc_block_status(struct bdev *bs, uint64_t off, uint64_t len,
                             struct bstatus *st, struct err *err)
 {
     struct vpc *s = bs->priv;
-    (void)err;
     if (!s->dynamic) {
         st->len = len;
         st->flags = BS_DATA | BS_ALLOCATED | BS_OFFSET_VALID | BS_RECURSE;
@@ -488,6 +799,17 @@ static int vpc_block_status(struct bdev *bs, uint64_t off, uint64_t len,
     uint64_t run, host = vpc_host_off(s, off, &run);
     bool alloc = host != 0;
     uint64_t done = min_u64(run, len);
+    if (s->diff && alloc) {
+        bool present;
+        int r = vpc_load_bitmap(bs, s, off / s->block_size, err);
+        if (r < 0)
+            return r;
+        st->len = vpc_bitmap_run(s, off, done, &present);
+        st->flags = present ? BS_DATA | BS_ALLOCATED | BS_OFFSET_VALID : 0;
+        st->host_off = host;
+        st->file = bs->file;
+        return 0;
+    }
     /* Merge following blocks of the same kind (contiguous when allocated),
      * a bounded number of them so a walk over the image stays linear. */
     len = min_u64(len, done + 255 * (uint64_t)s->block_size);
@@ -503,7 +825,8 @@ static int vpc_block_status(struct bdev *bs, uint64_t off, uint64_t len,
         st->host_off = host;
         st->file = bs->file;
     } else {
-        st->flags = BS_ZERO;
+        /* Unallocated: zeros, or the parent's sectors. */
+        st->flags = s->diff ? 0 : BS_ZERO;
     }
     return 0;
 }
@@ -751,7 +1074,7 @@ const struct driver drv_vpc = {
     .name = "vpc",
     .alias = "vhd",
     .kind = DRV_FORMAT,
-    .caps = DRV_ZERO_INIT,
+    .caps = DRV_ZERO_INIT | DRV_BACKING,
     .priv_size = sizeof(struct vpc),
     .create_opts = vpc_create_opts,
     .probe = vpc_probe,
