@@ -4,9 +4,15 @@
  * read, write, create, growing resize, block status; headers, region
  * tables and log entries are verified with their CRC-32C; a dirty log is
  * replayed when the image is opened for writing (opening it read-only
- * fails, as the specification requires).  Differencing images (a parent
- * locator) are refused.  BAT updates go through the log (log.c), after
- * the data they point to is durable. */
+ * fails, as the specification requires).  BAT updates go through the log
+ * (log.c), after the data they point to is durable.
+ *
+ * Differencing images (HasParent, parent.c) are read through the backing
+ * chain: PARTIALLY_PRESENT blocks take each logical sector from this file
+ * when its bit in the chunk's sector bitmap block is set, else from the
+ * parent; NOT_PRESENT, UNDEFINED and UNMAPPED blocks come from the parent,
+ * ZERO blocks read as zeros.  Writing to them is not supported (qemu-img
+ * 7.2 cannot open them at all). */
 #include "fmt/vhdx/vhdx.h"
 
 #include <errno.h>
@@ -95,7 +101,7 @@ int vhdx_write_headers(struct bdev *file, struct vhdx *s, struct err *err)
     return 0;
 }
 
-static bool decode_header(const uint8_t *b, struct vhdx_header *h)
+bool vhdx_header_decode(const uint8_t *b, struct vhdx_header *h)
 {
     uint8_t tmp[VHDX_HEADER_SIZE];
     if (ld_le32(b) != SIG_HEAD)
@@ -126,7 +132,7 @@ static int read_headers(struct bdev *bs, struct vhdx *s, uint64_t flen,
                            sizeof(b), b, err);
         if (r < 0)
             return r;
-        ok[i] = decode_header(b, &h[i]);
+        ok[i] = vhdx_header_decode(b, &h[i]);
     }
     if (!ok[0] && !ok[1])
         return err_set(err, -EINVAL, "No valid VHDX header found");
@@ -236,6 +242,8 @@ static int read_metadata(struct bdev *bs, struct vhdx *s, uint64_t *size,
     int r = -EINVAL;
     unsigned found = 0;
     uint32_t file_flags = 0;
+    uint8_t *loc = NULL;
+    uint32_t loc_len = 0;
     if (!t)
         return err_set(err, -ENOMEM, "Out of memory");
     r = bdev_pread(bs->file, s->meta_off, VHDX_META_TABLE_SIZE, t, err);
@@ -270,19 +278,29 @@ static int read_metadata(struct bdev *bs, struct vhdx *s, uint64_t *size,
             }
             continue;
         }
-        if (which == 5) {
-            r = err_set(err, -ENOTSUP, "VHDX differencing images are not supported");
-            goto out;
-        }
         if (found & (1u << which)) {
             r = err_set(err, -EINVAL, "Duplicate VHDX metadata item");
             goto out;
         }
-        if (len != lens[which] || off < VHDX_META_TABLE_SIZE ||
-            !range_within(off, len, s->meta_len)) {
+        if ((which == 5 ? len == 0 : len != lens[which]) ||
+            off < VHDX_META_TABLE_SIZE || !range_within(off, len, s->meta_len)) {
             r = err_set(err, -EINVAL, "Invalid VHDX metadata item (offset %u, "
                         "length %u)", off, len);
             goto out;
+        }
+        if (which == 5) {
+            /* Bounded by the metadata region, itself inside the file. */
+            loc = malloc(len);
+            if (!loc) {
+                r = err_set(err, -ENOMEM, "Out of memory");
+                goto out;
+            }
+            loc_len = len;
+            r = bdev_pread(bs->file, s->meta_off + off, len, loc, err);
+            if (r < 0)
+                goto out;
+            found |= 1u << which;
+            continue;
         }
         r = bdev_pread(bs->file, s->meta_off + off, len, v, err);
         if (r < 0)
@@ -311,10 +329,7 @@ static int read_metadata(struct bdev *bs, struct vhdx *s, uint64_t *size,
         r = err_set(err, -EINVAL, "VHDX metadata lacks required items");
         goto out;
     }
-    if (file_flags & FILE_PARAM_HAS_PARENT) {
-        r = err_set(err, -ENOTSUP, "VHDX differencing images are not supported");
-        goto out;
-    }
+    s->diff = file_flags & FILE_PARAM_HAS_PARENT;
     if (s->block_size < VHDX_BLOCK_MIN || s->block_size > VHDX_BLOCK_MAX ||
         !is_pow2(s->block_size)) {
         r = err_set(err, -EINVAL, "Invalid VHDX block size %u", s->block_size);
@@ -334,7 +349,13 @@ static int read_metadata(struct bdev *bs, struct vhdx *s, uint64_t *size,
         goto out;
     }
     r = 0;
+    if (s->diff && !loc)
+        r = err_set(err, -EINVAL, "VHDX differencing image lacks a parent "
+                    "locator");
+    else if (s->diff)
+        r = vhdx_parse_parent(bs, loc, loc_len, err);
 out:
+    free(loc);
     free(t);
     return r;
 }
@@ -343,7 +364,12 @@ static int read_bat(struct bdev *bs, struct vhdx *s, uint64_t flen,
                     struct err *err)
 {
     s->chunk_ratio = (UINT64_C(1) << 23) * s->lss / s->block_size;
-    s->bat_entries = s->data_blocks ? s->data_blocks + (s->data_blocks - 1) / s->chunk_ratio : 0;
+    /* A differencing image's last chunk has its sector bitmap entry too. */
+    if (s->diff)
+        s->bat_entries = div_round_up(s->data_blocks, s->chunk_ratio) *
+                         (s->chunk_ratio + 1);
+    else
+        s->bat_entries = s->data_blocks ? s->data_blocks + (s->data_blocks - 1) / s->chunk_ratio : 0;
     uint64_t bytes = s->bat_entries * 8;
     if (bytes > s->bat_len)
         return err_set(err, -EINVAL, "VHDX BAT region too small (%llu bytes for "
@@ -373,7 +399,25 @@ static int read_bat(struct bdev *bs, struct vhdx *s, uint64_t flen,
                             (unsigned long long)i);
                 break;
             }
+            if (st == PAYLOAD_FULLY_PRESENT &&
+                (off < MiB || !range_within(off, MiB, flen))) {
+                r = err_set(err, -EINVAL, "VHDX sector bitmap entry %llu offset "
+                            "%llu beyond end of file", (unsigned long long)i,
+                            (unsigned long long)off);
+                break;
+            }
             continue;
+        }
+        if (st == PAYLOAD_PARTIALLY_PRESENT) {
+            /* Its chunk's bitmap entry follows the chunk's payload entries. */
+            uint64_t bi = (i / (s->chunk_ratio + 1) + 1) * (s->chunk_ratio + 1) - 1;
+            if (!s->diff || bi >= s->bat_entries ||
+                (ld_le64(raw + 8 * bi) & BAT_STATE_MASK) != PAYLOAD_FULLY_PRESENT) {
+                r = err_set(err, -EINVAL, "VHDX BAT entry %llu is partially "
+                            "present without a sector bitmap",
+                            (unsigned long long)i);
+                break;
+            }
         }
         if (st == PAYLOAD_FULLY_PRESENT || st == PAYLOAD_PARTIALLY_PRESENT) {
             if (off < MiB || !range_within(off, s->block_size, flen)) {
@@ -400,9 +444,17 @@ static int vhdx_open(struct bdev *bs, struct kvlist *opts, struct err *err)
     struct vhdx *s = bs->priv;
     (void)opts;
     int r = vhdx_open_image(bs, err);
+    if (r >= 0 && s->diff) {
+        s->bm = malloc(s->block_size / s->lss / 8);
+        s->bm_block = UINT64_MAX;
+        if (!s->bm)
+            r = err_set(err, -ENOMEM, "Out of memory");
+    }
     if (r < 0) {
         free(s->bat);
         s->bat = NULL;
+        free(s->bm);
+        s->bm = NULL;
     }
     return r;
 }
@@ -468,6 +520,7 @@ static void vhdx_close(struct bdev *bs)
     struct err err = ERR_INIT;
     vhdx_log_close(bs->file, s, &err);
     free(s->bat);
+    free(s->bm);
 }
 
 static uint64_t entry_of(struct vhdx *s, uint64_t off, uint64_t *run)
@@ -475,6 +528,41 @@ static uint64_t entry_of(struct vhdx *s, uint64_t off, uint64_t *run)
     uint64_t block = off / s->block_size;
     *run = s->block_size - off % s->block_size;
     return s->bat[vhdx_bat_index(s, block)];
+}
+
+/* Differencing: make s->bm the sector bits of `block` (from its chunk's
+ * sector bitmap block: bit n of the chunk is byte n / 8, bit n % 8). */
+static int load_bitmap(struct bdev *bs, struct vhdx *s, uint64_t block,
+                       struct err *err)
+{
+    if (s->bm_block == block)
+        return 0;
+    uint64_t chunk = block / s->chunk_ratio;
+    uint64_t e = s->bat[(chunk + 1) * (s->chunk_ratio + 1) - 1];
+    uint64_t per = s->block_size / s->lss;   /* bits per block, >= 256 */
+    uint64_t at = (e & BAT_OFFSET_MASK) + (block % s->chunk_ratio) * per / 8;
+    s->bm_block = UINT64_MAX;
+    int r = bdev_pread(bs->file, at, per / 8, s->bm, err);
+    if (r == 0)
+        s->bm_block = block;
+    return r;
+}
+
+/* Differencing: bytes from `off` (in a partially present block whose bits
+ * are loaded) up to `len` whose sectors share the first one's presence. */
+static uint64_t bitmap_run(const struct vhdx *s, uint64_t off, uint64_t len,
+                           bool *present)
+{
+    uint64_t sec = (off % s->block_size) / s->lss;
+    uint64_t end = min_u64(sec + div_round_up(len, s->lss),
+                           s->block_size / s->lss);
+#define BIT(n) ((s->bm[(n) / 8] >> ((n) % 8)) & 1)
+    *present = BIT(sec);
+    uint64_t e = sec + 1;
+    while (e < end && BIT(e) == *present)
+        e++;
+#undef BIT
+    return min_u64(len, (e - sec) * s->lss);
 }
 
 static int vhdx_read(struct bdev *bs, uint64_t off, uint64_t len, void *buf,
@@ -491,11 +579,27 @@ static int vhdx_read(struct bdev *bs, uint64_t off, uint64_t len, void *buf,
             r = bdev_pread(bs->file, (e & BAT_OFFSET_MASK) + off % s->block_size,
                            n, p, err);
             break;
-        case PAYLOAD_PARTIALLY_PRESENT:
-            return err_set(err, -ENOTSUP, "Partially present VHDX blocks are "
-                           "only valid in differencing images");
-        default:
+        case PAYLOAD_PARTIALLY_PRESENT: {
+            bool present;
+            r = load_bitmap(bs, s, off / s->block_size, err);
+            if (r < 0)
+                return r;
+            n = bitmap_run(s, off, n, &present);
+            if (present)
+                r = bdev_pread(bs->file, (e & BAT_OFFSET_MASK) +
+                               off % s->block_size, n, p, err);
+            else
+                r = bdev_read_backing(bs, off, n, p, err);
+            break;
+        }
+        case PAYLOAD_ZERO:
             memset(p, 0, n);
+            break;
+        default:
+            if (s->diff)
+                r = bdev_read_backing(bs, off, n, p, err);
+            else
+                memset(p, 0, n);
         }
         if (r < 0)
             return r;
@@ -556,6 +660,9 @@ static int vhdx_write(struct bdev *bs, uint64_t off, uint64_t len,
 {
     struct vhdx *s = bs->priv;
     const uint8_t *p = buf;
+    if (s->diff)
+        return err_set(err, -ENOTSUP, "Writing to differencing VHDX images "
+                       "is not supported");
     int r = vhdx_user_visible_write(bs, s, err);
     if (r < 0)
         return r;
@@ -601,6 +708,8 @@ static int vhdx_write_zeroes(struct bdev *bs, uint64_t off, uint64_t len,
     struct vhdx *s = bs->priv;
     (void)flags;
     (void)err;
+    if (s->diff)
+        return -ENOTSUP;
     /* Ranges in blocks that are not allocated read as zeros already. */
     while (len) {
         uint64_t run, e = entry_of(s, off, &run);
@@ -614,12 +723,37 @@ static int vhdx_write_zeroes(struct bdev *bs, uint64_t off, uint64_t len,
     return 0;
 }
 
+/* Differencing: one block (or less) at a time. */
+static int diff_block_status(struct bdev *bs, struct vhdx *s, uint64_t off,
+                             uint64_t len, uint64_t e, struct bstatus *st,
+                             struct err *err)
+{
+    unsigned state = e & BAT_STATE_MASK;
+    bool present = state == PAYLOAD_FULLY_PRESENT;
+    st->len = len;
+    if (state == PAYLOAD_PARTIALLY_PRESENT) {
+        int r = load_bitmap(bs, s, off / s->block_size, err);
+        if (r < 0)
+            return r;
+        st->len = bitmap_run(s, off, len, &present);
+    }
+    if (present) {
+        st->flags = BS_DATA | BS_ALLOCATED | BS_OFFSET_VALID | BS_RECURSE;
+        st->host_off = (e & BAT_OFFSET_MASK) + off % s->block_size;
+        st->file = bs->file;
+    } else {
+        st->flags = state == PAYLOAD_ZERO ? BS_ZERO | BS_ALLOCATED : 0;
+    }
+    return 0;
+}
+
 static int vhdx_block_status(struct bdev *bs, uint64_t off, uint64_t len,
                              struct bstatus *st, struct err *err)
 {
     struct vhdx *s = bs->priv;
     uint64_t run, e = entry_of(s, off, &run);
-    (void)err;
+    if (s->diff)
+        return diff_block_status(bs, s, off, min_u64(run, len), e, st, err);
     bool present = (e & BAT_STATE_MASK) == PAYLOAD_FULLY_PRESENT;
     uint64_t host = (e & BAT_OFFSET_MASK) + off % s->block_size;
     uint64_t done = min_u64(run, len);
@@ -679,6 +813,9 @@ static int vhdx_truncate(struct bdev *bs, uint64_t size, bool shrink,
     struct vhdx *s = bs->priv;
     (void)shrink;
     (void)prealloc;
+    if (s->diff)
+        return err_set(err, -ENOTSUP, "Resizing differencing VHDX images is "
+                       "not supported");
     if (size < bs->size)
         return err_set(err, -ENOTSUP, "Shrinking vhdx images is not supported");
     if (size > VHDX_MAX_SIZE)
@@ -763,7 +900,7 @@ static const struct opt_desc vhdx_create_opts[] = {
 const struct driver drv_vhdx = {
     .name = "vhdx",
     .kind = DRV_FORMAT,
-    .caps = DRV_ZERO_INIT,
+    .caps = DRV_ZERO_INIT | DRV_BACKING,
     .priv_size = sizeof(struct vhdx),
     .create_opts = vhdx_create_opts,
     .probe = vhdx_probe,

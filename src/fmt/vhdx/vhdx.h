@@ -3,6 +3,7 @@
  *   vhdx.c     open (headers, region table, metadata, BAT), read, write,
  *              block status, info, resize, the driver
  *   log.c      finding and replaying the metadata log
+ *   parent.c   differencing images: the parent locator and its check
  *   create.c   image creation (dynamic and fixed) */
 #ifndef QIMG_FMT_VHDX_H
 #define QIMG_FMT_VHDX_H
@@ -66,6 +67,9 @@ struct vhdx {
     uint64_t bat_entries;
     uint64_t *bat;             /* native order */
     uint64_t alloc_end;        /* where the next block goes */
+    bool diff;                 /* differencing (HasParent) */
+    uint8_t *bm;               /* differencing: sector bits of block bm_block */
+    uint64_t bm_block;
 };
 
 extern const uint8_t vhdx_guid_bat[16], vhdx_guid_meta[16],
@@ -74,6 +78,8 @@ extern const uint8_t vhdx_guid_bat[16], vhdx_guid_meta[16],
 
 /* vhdx.c */
 void vhdx_header_encode(const struct vhdx_header *h, uint8_t *buf);
+/* Decode a 4 KiB header; false when its signature or CRC-32C is wrong. */
+bool vhdx_header_decode(const uint8_t *buf, struct vhdx_header *h);
 /* Write `h` with the next sequence number into the older slot, twice, so
  * both slots end up current. */
 int vhdx_write_headers(struct bdev *file, struct vhdx *s, struct err *err);
@@ -93,6 +99,13 @@ int vhdx_log_write_sector(struct bdev *file, struct vhdx *s, uint64_t target,
                           const uint8_t *data, struct err *err);
 /* After a session that used the log: clear the log GUID in the headers. */
 int vhdx_log_close(struct bdev *file, struct vhdx *s, struct err *err);
+
+/* parent.c */
+/* Parse the Parent Locator metadata item (`len` bytes, already read):
+ * sets bs->backing_file/backing_fmt and, unless the chain is not opened,
+ * checks the parent's data write GUID against parent_linkage. */
+int vhdx_parse_parent(struct bdev *bs, const uint8_t *item, uint32_t len,
+                      struct err *err);
 
 /* create.c */
 int vhdx_create(const char *filename, struct kvlist *opts, struct err *err);
