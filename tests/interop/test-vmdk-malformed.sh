@@ -81,7 +81,9 @@ d[at:at + len(hint)] = hint
 open(p, 'wb').write(d)
 PY
 clean_error "parent loop" $QIMG convert -O raw p.vmdk out.raw
-# 14. SESPARSE and raw-device extents are refused.
+# 14. A SESPARSE extent that is not one, and a raw-device extent.
 desc se.vmdk 'RW 2048 SESPARSE "flat.img"'
 clean_error "SESPARSE" $QIMG info -f vmdk se.vmdk
+desc rdm.vmdk 'RW 2048 VMFSRDM "flat.img"'
+clean_error "VMFSRDM" $QIMG info -f vmdk rdm.vmdk
 finish

@@ -222,9 +222,12 @@ int vmdk_sparse_open(struct vmdk_extent *e, bool is_image_file, struct vmdk *s,
 void vmdk_extent_free(struct vmdk_extent *e)
 {
     vmdk_stream_free(e);
-    for (int i = 0; i < VMDK_GT_CACHE; i++)
+    for (int i = 0; i < VMDK_GT_CACHE; i++) {
         free(e->cache[i].gt);
+        free(e->cache[i].gt64);
+    }
     free(e->gd);
+    free(e->gd64);
     free(e->rgd);
     free(e->type_name);
     free(e->path);
@@ -283,6 +286,8 @@ int vmdk_sparse_lookup(struct vmdk_extent *e, uint64_t off, uint64_t *host,
     uint64_t grain = off / e->grain_bytes;
     uint64_t idx = grain / e->gtes_per_gt;
     uint32_t *gt;
+    if (e->type == EXT_SESPARSE)
+        return vmdk_sesparse_lookup(e, off, host, err);
     *host = 0;
     if (idx >= e->gd_entries || !e->gd[idx])
         return 0;

@@ -4,9 +4,10 @@
  * streamOptimized (compressed grains with markers; written in VMware's
  * complete layout with footer and end-of-stream marker), descriptor files
  * naming several extents of type FLAT, VMFS, SPARSE, VMFSSPARSE (VMware 3
- * COWD) and ZERO; zeroed-grain entries; backing images through
- * parentFileNameHint; growing monolithicSparse and monolithicFlat images.
- * Not supported: SESPARSE and raw device mappings (VMFSRDM, VMFSRAW). */
+ * COWD), SESPARSE (read-only, see sesparse.c) and ZERO; zeroed-grain
+ * entries; backing images through parentFileNameHint; growing
+ * monolithicSparse and monolithicFlat images.
+ * Not supported: raw device mappings (VMFSRDM, VMFSRAW). */
 #include "fmt/vmdk/vmdk.h"
 
 #include <errno.h>
@@ -86,10 +87,14 @@ static int open_desc_extent(struct bdev *bs, struct vmdk *s,
     }
     bool flat = !strcmp(x->type, "FLAT") || !strcmp(x->type, "VMFS");
     bool sparse = !strcmp(x->type, "SPARSE") || !strcmp(x->type, "VMFSSPARSE");
-    if (!flat && !sparse)
+    bool sesparse = !strcmp(x->type, "SESPARSE");
+    if (!flat && !sparse && !sesparse)
         return err_set(err, -ENOTSUP, "Unsupported extent type '%s'", x->type);
     if (!x->file || !x->file[0])
         return err_set(err, -EINVAL, "Invalid extent line: missing file name");
+    if (sesparse && (bs->flags & BDEV_O_RDWR))
+        return err_set(err, -EACCES, "No write support for seSparse images "
+                       "available");
     e->path = bdev_resolve_backing(bs, x->file);
     if (!e->path)
         return err_set(err, -ENOMEM, "Out of memory");
@@ -110,6 +115,14 @@ static int open_desc_extent(struct bdev *bs, struct vmdk *s,
         return 0;
     }
     uint64_t cap;
+    if (sesparse) {
+        /* The extent is as large as its header says, whatever the
+         * descriptor's sector count (QEMU does the same). */
+        r = vmdk_sesparse_open(e, &cap, err);
+        if (r >= 0)
+            e->length = cap;
+        return r;
+    }
     r = vmdk_sparse_open(e, false, s, &cap, err);
     if (r < 0)
         err_prefix(err, "Could not open extent '%s': ", e->path);
@@ -545,7 +558,8 @@ static int vmdk_get_info(struct bdev *bs, struct bdev_info *info,
     for (int i = 0; i < s->n_ext; i++) {
         struct vmdk_extent *e = &s->ext[i];
         struct json_object *x = json_object_new_object();
-        bool sparse = e->type == EXT_SPARSE || e->type == EXT_COWD;
+        bool sparse = e->type == EXT_SPARSE || e->type == EXT_COWD ||
+                      e->type == EXT_SESPARSE;
         if (e->compressed)
             json_object_object_add(x, "compressed", json_object_new_boolean(1));
         json_object_object_add(x, "virtual-size",
@@ -572,7 +586,8 @@ static int vmdk_get_info(struct bdev *bs, struct bdev_info *info,
             (!fa && a->grain_bytes != b->grain_bytes))
             return -ENOTSUP;
     }
-    if (s->n_ext && (s->ext[0].type == EXT_SPARSE || s->ext[0].type == EXT_COWD))
+    if (s->n_ext && (s->ext[0].type == EXT_SPARSE || s->ext[0].type == EXT_COWD ||
+                     s->ext[0].type == EXT_SESPARSE))
         info->cluster_size = (int64_t)s->ext[0].grain_bytes;
     return 0;
 }
@@ -601,14 +616,15 @@ static int vmdk_check(struct bdev *bs, struct check_result *res, unsigned fix,
     (void)fix;
     for (int i = 0; i < s->n_ext; i++) {
         struct vmdk_extent *e = &s->ext[i];
-        if (e->type != EXT_SPARSE && e->type != EXT_COWD)
+        if (e->type != EXT_SPARSE && e->type != EXT_COWD &&
+            e->type != EXT_SESPARSE)
             continue;
         uint64_t flen = e->file->size;
         for (uint64_t off = 0; off < e->length; off += e->grain_bytes) {
             uint64_t host;
             struct err e2 = ERR_INIT;
             uint64_t idx = off / e->grain_bytes / e->gtes_per_gt;
-            if (idx < e->gd_entries && e->gd[idx] &&
+            if (e->type != EXT_SESPARSE && idx < e->gd_entries && e->gd[idx] &&
                 !range_within((uint64_t)e->gd[idx] * VMDK_SECTOR, e->gt_bytes, flen)) {
                 res->corruptions++;
                 off = (idx + 1) * e->gtes_per_gt * e->grain_bytes - e->grain_bytes;

@@ -6,6 +6,7 @@
  *   sparse.c   hosted sparse extents (KDMV) and VMware 3 (COWD) extents:
  *              headers, grain directories and tables, grain allocation,
  *              compressed grains
+ *   sesparse.c seSparse extents (ESXi snapshots), read-only
  *   stream.c   streamOptimized writing: compressed grains, markers, footer
  *   create.c   image creation for every subformat */
 #ifndef QIMG_FMT_VMDK_H
@@ -42,12 +43,14 @@ enum vmdk_ext_type {
     EXT_ZERO,         /* reads zeros, never written */
     EXT_SPARSE,       /* KDMV hosted sparse (SPARSE, monolithic files) */
     EXT_COWD,         /* VMFSSPARSE: VMware 3 COWD sparse */
+    EXT_SESPARSE,     /* SESPARSE: ESXi space-efficient sparse, read-only */
 };
 
 struct vmdk_gt_slot {
     int64_t gd_idx;           /* -1 when empty */
     uint64_t last_use;
     uint32_t *gt;             /* native order */
+    uint64_t *gt64;           /* seSparse tables, native order */
 };
 
 struct vmdk_extent {
@@ -73,6 +76,9 @@ struct vmdk_extent {
     uint64_t gd_off, rgd_off; /* bytes; rgd_off 0 when absent */
     uint32_t gd_entries;
     uint32_t *gd, *rgd;       /* native order */
+    uint64_t *gd64;           /* seSparse: byte offsets of tables, 0 none */
+    uint64_t se_gt_area;      /* seSparse: grain tables area (bytes) */
+    uint64_t se_grains;       /* seSparse: grains area (bytes) */
     uint64_t alloc_end;       /* where the next grain goes (bytes) */
     struct vmdk_gt_slot cache[VMDK_GT_CACHE];
     uint64_t use_clock;
@@ -155,6 +161,13 @@ uint32_t vmdk_sparse_make_header(uint8_t *hdr, uint64_t capacity_sectors,
                                  uint64_t gd_off, uint64_t overhead,
                                  uint32_t version, uint32_t flags,
                                  uint16_t compress);
+
+/* sesparse.c: open checks the headers and loads the directory; lookup
+ * answers like vmdk_sparse_lookup. */
+int vmdk_sesparse_open(struct vmdk_extent *e, uint64_t *capacity_bytes,
+                       struct err *err);
+int vmdk_sesparse_lookup(struct vmdk_extent *e, uint64_t off, uint64_t *host,
+                         struct err *err);
 
 /* stream.c */
 int vmdk_stream_begin(struct vmdk_extent *e, struct err *err);
