@@ -1,12 +1,13 @@
 /* vdi: VirtualBox Disk Image, version 1.1 (the layout VirtualBox documents
  * and writes: a 512-byte little-endian header, a block map of 32-bit
- * entries, then 1 MiB data blocks).
+ * entries, then the data blocks, 1 MiB by default).
  *
  * Supported: dynamic and static images, reading, writing (blocks appended
  * at the end of the file), block status, check (read-only, as qemu-img:
  * repair is not offered), growing the virtual size.  Not supported:
- * differencing images (non-null link/parent UUIDs), block sizes other than
- * 1 MiB, shrinking. */
+ * differencing images (non-null link/parent UUIDs), shrinking.  Images with
+ * other power-of-two block sizes (VirtualBox's AllocationBlockSize) are
+ * read and written; qimg creates 1 MiB blocks as qemu-img does. */
 #include "block/driver.h"
 
 #include <errno.h>
@@ -26,7 +27,8 @@
 #define VDI_TYPE_STATIC   2
 #define VDI_HEADER_BYTES  512
 #define VDI_SECTOR        512u
-#define VDI_BLOCK_SIZE    (1u << 20)
+#define VDI_BLOCK_SIZE    (1u << 20)    /* what qimg and VirtualBox create */
+#define VDI_BLOCK_SIZE_MAX (1u << 28)
 #define VDI_UNALLOCATED   0xffffffffu
 #define VDI_DISCARDED     0xfffffffeu
 #define VDI_TEXT          "<<< QEMU VM Virtual Disk Image >>>\n"
@@ -132,9 +134,15 @@ static int validate_header(struct vdi *s, struct err *err)
     if (sector_size != VDI_SECTOR)
         return err_set(err, -ENOTSUP, "unsupported VDI image (sector size %"
                        PRIu32 " is not %u)", sector_size, VDI_SECTOR);
-    if (s->block_size != VDI_BLOCK_SIZE)
+    /* VirtualBox creates 1 MiB blocks unless told another power of two
+     * (its AllocationBlockSize property); qemu-img 7.2 refuses those, qimg
+     * reads and writes them.  The bounds keep a block sector-aligned and
+     * its allocation buffer reasonable. */
+    if (s->block_size < VDI_SECTOR || s->block_size > VDI_BLOCK_SIZE_MAX ||
+        !is_pow2(s->block_size))
         return err_set(err, -ENOTSUP, "unsupported VDI image (block size %"
-                       PRIu32 " is not %u)", s->block_size, VDI_BLOCK_SIZE);
+                       PRIu32 " is not a power of two from %u to %u)",
+                       s->block_size, VDI_SECTOR, VDI_BLOCK_SIZE_MAX);
     if (s->disk_size > (uint64_t)s->blocks * s->block_size)
         return err_set(err, -ENOTSUP, "unsupported VDI image (disk size %"
                        PRIu64 ", image bitmap has room for %" PRIu64 ")",
@@ -530,6 +538,11 @@ static int vdi_truncate(struct bdev *bs, uint64_t size, bool shrink,
         return err_set(err, -ENOTSUP, "Unsupported VDI image size (size is "
                        "0x%" PRIx64 ", max supported is 0x%" PRIx64 ")",
                        size, VDI_DISK_SIZE_MAX);
+    if (div_round_up(size, s->block_size) > VDI_BLOCKS_MAX)
+        return err_set(err, -ENOTSUP, "Unsupported VDI image size (%" PRIu64
+                       " blocks of %" PRIu32 " bytes, max is %u blocks)",
+                       div_round_up(size, s->block_size), s->block_size,
+                       VDI_BLOCKS_MAX);
     uint32_t blocks = (uint32_t)div_round_up(size, s->block_size);
     int r;
     if (blocks > s->blocks) {
