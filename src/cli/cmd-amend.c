@@ -78,8 +78,9 @@ static size_t list_of(const struct opt_desc *o, const struct opt_desc **out,
 static void amend_progress(void *opaque, uint64_t done, uint64_t total)
 {
     (void)opaque;
+    /* Single precision, as qemu-img computes it. */
     if (total)
-        progress_print((float)((double)done * 100.0 / (double)total), 0);
+        progress_print(100.f * (float)done / (float)total, 0);
 }
 
 int cmd_amend(int argc, char **argv)

@@ -62,6 +62,19 @@ amend_both "" no -o backing_file=x
 amend_both "" no -o data_file=x
 amend_both "" no -o data_file_raw=on
 amend_both "" no -o help
+# -p: the same progress lines, stage by stage (version change, refcount
+# rewrite in three passes over the refcount table, zero cluster expansion
+# per L1 entry of the active layer and of each snapshot).
+amend_both "" yes -p -o compat=0.10
+amend_both "cluster_size=512" yes -p -o compat=0.10
+amend_both "compat=0.10" yes -p -o compat=1.1
+amend_both "compat=0.10" yes -p -o compat=1.1,refcount_bits=8,lazy_refcounts=on
+amend_both "" no -p -o refcount_bits=64
+amend_both "cluster_size=512" yes -p -o refcount_bits=4
+amend_both "refcount_bits=8" no -p -o refcount_bits=16,compat=0.10
+amend_both "cluster_size=512,refcount_bits=8" yes -p -o refcount_bits=16,compat=0.10
+amend_both "" no -p -o lazy_refcounts=on,size=4M
+amend_both "compat=0.10" no -p -o refcount_bits=8
 amend_both "" no -q -o compat=0.10
 amend_both "" no
 same_as_qemu amend -f qcow2 -o help

@@ -105,13 +105,50 @@ static bool str_differs(const char *a, const char *b)
     return strcmp(a, b) != 0;
 }
 
+/* ---- progress ----
+ * qemu-img reports amend progress over the operations that do real work
+ * (version change, refcount width change), each with its own work size.
+ * The whole is estimated from the operations seen so far: the work done
+ * by finished operations plus the current one's size, scaled up for the
+ * operations still to come.  The estimate can move backwards when an
+ * operation turns out larger than guessed; qemu-img's output does too. */
+struct amend_prog {
+    progress_fn fn;
+    void *opaque;
+    int total_ops, ops_done, cur_op, last_op;
+    uint64_t done_work, last_size;
+};
+
+static void amend_step(void *opaque, uint64_t off, uint64_t size)
+{
+    struct amend_prog *p = opaque;
+    if (!p->fn || p->total_ops <= 0)
+        return;
+    if (p->cur_op != p->last_op) {
+        if (p->last_op) {
+            p->done_work += p->last_size;
+            p->ops_done++;
+        }
+        p->last_op = p->cur_op;
+    }
+    if (p->ops_done >= p->total_ops)
+        return;
+    p->last_size = size;
+    uint64_t cur = p->done_work + size;
+    uint64_t rest = cur * (uint64_t)(p->total_ops - p->ops_done - 1) /
+                    (uint64_t)(p->ops_done + 1);
+    p->fn(p->opaque, p->done_work + off, cur + rest);
+}
+
 /* ---- version changes ---- */
 
-static int upgrade(struct bdev *bs, struct err *err)
+static int upgrade(struct bdev *bs, struct amend_prog *p, struct err *err)
 {
     struct qcow2_state *s = qcow2_st(bs);
     /* v3 snapshot entries carry the disk size: rewrite the table first. */
+    amend_step(p, 0, 2);
     int r = qcow2_snapshot_table_rewrite(bs, err);
+    amend_step(p, 1, 2);
     if (r < 0)
         return err_set(err, r, "Failed to update the snapshot table: %s",
                        strerror(-r));
@@ -137,19 +174,23 @@ static int upgrade(struct bdev *bs, struct err *err)
         return err_set(err, r, "Failed to update the image header: %s",
                        strerror(-r));
     }
+    amend_step(p, 2, 2);
     return 0;
 }
 
 /* Turn zero clusters of one L1 table into data clusters (or unallocated
  * ones where nothing shows through). */
 static int expand_l1(struct bdev *bs, uint64_t l1_off, uint32_t l1_size,
-                     const uint64_t *mem_l1, uint8_t *zeros, struct err *err)
+                     const uint64_t *mem_l1, uint8_t *zeros,
+                     struct amend_prog *p, uint64_t *visited, uint64_t total,
+                     struct err *err)
 {
     struct qcow2_state *s = qcow2_st(bs);
     uint8_t *t = malloc(s->cluster_size);
     uint8_t *raw = malloc((size_t)l1_size * 8 + 8);
+    uint64_t *frees = malloc(s->l2_entries * sizeof(*frees));
     int r = 0;
-    if (!t || !raw) {
+    if (!t || !raw || !frees) {
         r = err_set(err, -ENOMEM, "Out of memory");
         goto out;
     }
@@ -162,40 +203,65 @@ static int expand_l1(struct bdev *bs, uint64_t l1_off, uint32_t l1_size,
         uint64_t l1e = mem_l1 ? mem_l1[i] : ld_be64(raw + (size_t)i * 8);
         uint64_t l2 = l1e & QCOW2_OFFSET_MASK;
         bool dirty = false;
-        if (!l2)
+        if (!l2) {
+            amend_step(p, ++*visited, total);
             continue;
+        }
         if (l2 % s->cluster_size) {
             r = err_set(err, -EIO, "L2 table offset unaligned");
             goto out;
         }
-        r = bdev_pread(bs->file, l2, s->cluster_size, t, err);
+        /* A table shared with snapshots (refcount n) stands for n
+         * references to each cluster it names. */
+        uint64_t l2rc, nfree = 0;
+        r = qcow2_get_refcount(bs, l2 / s->cluster_size, &l2rc, err);
+        if (r >= 0 && !l2rc)
+            r = err_set(err, -EIO, "L2 table at %#" PRIx64 " has no "
+                        "references", l2);
+        if (r >= 0)
+            r = bdev_pread(bs->file, l2, s->cluster_size, t, err);
         if (r < 0)
             goto out;
+        uint64_t copied = l2rc == 1 ? QCOW2_OFLAG_COPIED : 0;
         for (uint64_t j = 0; j < s->l2_entries; j++) {
-            uint64_t e = ld_be64(t + j * 8);
+            uint64_t e = ld_be64(t + j * 8), host = e & QCOW2_OFFSET_MASK;
             enum qcow2_ctype ty = qcow2_l2_classify(e, false, false);
             if (ty == QCOW2_C_ZERO_ALLOC) {
-                uint64_t host = e & QCOW2_OFFSET_MASK;
-                r = bdev_pwrite(bs->file, host, s->cluster_size, zeros, err);
+                uint64_t hrc;
+                r = qcow2_get_refcount(bs, host / s->cluster_size, &hrc, err);
                 if (r < 0)
                     goto out;
-                st_be64(t + j * 8, e & ~QCOW2_OFLAG_ZERO);
-                dirty = true;
-            } else if (ty == QCOW2_C_ZERO_PLAIN) {
-                if (!bs->backing_file) {
-                    st_be64(t + j * 8, 0);
-                } else {
-                    uint64_t host;
-                    r = qcow2_alloc_clusters(bs, 1, &host, err);
-                    if (r >= 0)
-                        r = bdev_pwrite(bs->file, host, s->cluster_size,
-                                        zeros, err);
+                if (hrc <= 1) {
+                    /* Ours alone: zero it where it is. */
+                    r = bdev_pwrite(bs->file, host, s->cluster_size, zeros,
+                                    err);
                     if (r < 0)
                         goto out;
-                    st_be64(t + j * 8, host | QCOW2_OFLAG_COPIED);
+                    st_be64(t + j * 8, e & ~QCOW2_OFLAG_ZERO);
+                    dirty = true;
+                    continue;
                 }
-                dirty = true;
+                /* Shared: a snapshot may read data from it, so it is
+                 * left alone and dereferenced once the table is written. */
+                frees[nfree++] = host;
             }
+            if (ty != QCOW2_C_ZERO_ALLOC && ty != QCOW2_C_ZERO_PLAIN)
+                continue;
+            if (!bs->backing_file) {
+                st_be64(t + j * 8, 0);
+            } else {
+                uint64_t nh;
+                r = qcow2_alloc_clusters(bs, 1, &nh, err);
+                if (r >= 0 && l2rc > 1)
+                    r = qcow2_update_refcount(bs, nh / s->cluster_size, 1,
+                                              (int64_t)l2rc - 1, err);
+                if (r >= 0)
+                    r = bdev_pwrite(bs->file, nh, s->cluster_size, zeros, err);
+                if (r < 0)
+                    goto out;
+                st_be64(t + j * 8, nh | copied);
+            }
+            dirty = true;
         }
         if (dirty) {
             r = qcow2_barrier(bs, err);
@@ -203,26 +269,40 @@ static int expand_l1(struct bdev *bs, uint64_t l1_off, uint32_t l1_size,
                 r = qcow2_meta_write(bs, QCOW2_OL_L2, l2, s->cluster_size, t,
                                      err);
             qcow2_cache_drop(&s->l2_cache, l2);
+            if (r >= 0 && nfree)
+                r = qcow2_barrier(bs, err);
+            for (uint64_t k = 0; r >= 0 && k < nfree; k++)
+                r = qcow2_update_refcount(bs, frees[k] / s->cluster_size, 1,
+                                          -(int64_t)l2rc, err);
             if (r < 0)
                 goto out;
         }
+        amend_step(p, ++*visited, total);
     }
 out:
     free(t);
     free(raw);
+    free(frees);
     return r;
 }
 
-static int expand_zero_clusters(struct bdev *bs, struct err *err)
+static int expand_zero_clusters(struct bdev *bs, struct amend_prog *p,
+                                struct err *err)
 {
     struct qcow2_state *s = qcow2_st(bs);
     uint8_t *zeros = calloc(1, s->cluster_size);
     if (!zeros)
         return err_set(err, -ENOMEM, "Out of memory");
-    int r = expand_l1(bs, s->l1_offset, s->l1_size, s->l1, zeros, err);
+    /* Progress counts L1 entries of the active table and every snapshot. */
+    uint64_t total = s->l1_size, visited = 0;
+    for (int i = 0; i < s->nb_snapshots; i++)
+        total += s->snapshots[i].l1_size;
+    int r = expand_l1(bs, s->l1_offset, s->l1_size, s->l1, zeros, p,
+                      &visited, total, err);
     for (int i = 0; r >= 0 && i < s->nb_snapshots; i++)
         r = expand_l1(bs, s->snapshots[i].l1_table_offset,
-                      s->snapshots[i].l1_size, NULL, zeros, err);
+                      s->snapshots[i].l1_size, NULL, zeros, p, &visited,
+                      total, err);
     free(zeros);
     if (r >= 0)
         r = qcow2_barrier(bs, err);
@@ -245,7 +325,7 @@ static int has_compressed(struct bdev *bs, bool *found, struct err *err)
     return 0;
 }
 
-static int downgrade(struct bdev *bs, struct err *err)
+static int downgrade(struct bdev *bs, struct amend_prog *p, struct err *err)
 {
     struct qcow2_state *s = qcow2_st(bs);
     int r;
@@ -265,7 +345,7 @@ static int downgrade(struct bdev *bs, struct err *err)
     if (bad)
         return err_set(err, -ENOTSUP, "Cannot downgrade an image with "
                        "incompatible features 0x%" PRIx64 " set", bad);
-    r = expand_zero_clusters(bs, err);
+    r = expand_zero_clusters(bs, p, err);
     if (r < 0)
         return err_set(err, r, "Failed to turn zero into data clusters: %s",
                        strerror(-r));
@@ -323,10 +403,9 @@ int qcow2_amend(struct bdev *bs, struct kvlist *opts, bool force,
 {
     struct qcow2_state *s = qcow2_st(bs);
     struct amend_req q = { 0 };
+    struct amend_prog p = { .fn = progress, .opaque = opaque };
     int r;
     (void)force;
-    (void)progress;
-    (void)opaque;
 
     if (s->corrupt)
         return err_set(err, -EACCES, "Image is corrupt; cannot be amended");
@@ -334,9 +413,13 @@ int qcow2_amend(struct bdev *bs, struct kvlist *opts, bool force,
     if (r < 0)
         return r;
     int old_version = (int)s->h.version;
+    enum { OP_UPGRADE = 1, OP_REFCOUNT, OP_DOWNGRADE };
+    p.total_ops = (q.version != old_version) +
+                  (q.refcount_bits != (1ull << s->refcount_order));
 
     if (q.version > old_version) {
-        r = upgrade(bs, err);
+        p.cur_op = OP_UPGRADE;
+        r = upgrade(bs, &p, err);
         if (r < 0)
             return r;
     }
@@ -348,7 +431,8 @@ int qcow2_amend(struct bdev *bs, struct kvlist *opts, bool force,
         uint32_t order = 0;
         while ((1ull << order) < q.refcount_bits)
             order++;
-        r = qcow2_change_refcount_order(bs, order, err);
+        p.cur_op = OP_REFCOUNT;
+        r = qcow2_change_refcount_order(bs, order, amend_step, &p, err);
         if (r < 0)
             return r;
     }
@@ -394,7 +478,8 @@ int qcow2_amend(struct bdev *bs, struct kvlist *opts, bool force,
             return r;
     }
     if (q.version < old_version) {
-        r = downgrade(bs, err);
+        p.cur_op = OP_DOWNGRADE;
+        r = downgrade(bs, &p, err);
         if (r < 0)
             return r;
     }

@@ -40,7 +40,19 @@ struct ck {
     uint64_t *rc;           /* expected refcount per host cluster */
     int64_t nb;             /* entries in rc */
     int64_t file_len;
+    /* Refcount width changes report progress in three passes over the
+     * old refcount table's entries, as qemu-img counts them. */
+    progress_fn prog;
+    void *prog_opaque;
+    uint64_t prog_units;
 };
+
+static void ck_progress(struct ck *c, uint64_t pass, uint64_t done)
+{
+    if (c->prog)
+        c->prog(c->prog_opaque, pass * c->prog_units + done,
+                3 * c->prog_units);
+}
 
 static int imrt_grow(struct ck *c, int64_t n)
 {
@@ -803,12 +815,17 @@ static int rebuild(struct ck *c, uint32_t order, struct err *err)
         rt_clusters = want;
     }
 
+    for (uint64_t k = 0; c->prog && k < c->prog_units; k++)
+        ck_progress(c, 1, k);
     buf = malloc(cs);
     if (!buf) {
         r = -ENOMEM;
         goto out;
     }
+    uint64_t tick = 0;
     for (uint64_t i = 0; i < nblocks; i++) {
+        for (; c->prog && tick <= i * c->prog_units / nblocks; tick++)
+            ck_progress(c, 2, tick);
         if (blocks[i] < 0)
             continue;
         memset(buf, 0, cs);
@@ -820,6 +837,8 @@ static int rebuild(struct ck *c, uint32_t order, struct err *err)
         if (r < 0)
             goto out;
     }
+    for (; c->prog && tick < c->prog_units; tick++)
+        ck_progress(c, 2, tick);
     uint8_t *tab = calloc(rt_clusters, cs);
     if (!tab) {
         r = -ENOMEM;
@@ -1000,11 +1019,14 @@ int qcow2_check(struct bdev *bs, struct check_result *res, unsigned fix,
 }
 
 int qcow2_change_refcount_order(struct bdev *bs, uint32_t order,
+                                progress_fn progress, void *opaque,
                                 struct err *err)
 {
     struct qcow2_state *s = qcow2_st(bs);
     struct check_result res = { 0 };
-    struct ck c = { .bs = bs, .s = s, .res = &res };
+    struct ck c = { .bs = bs, .s = s, .res = &res, .prog = progress,
+                    .prog_opaque = opaque,
+                    .prog_units = s->rt_disk_size ? s->rt_disk_size : 1 };
     bool need_rebuild = false;
     int64_t flen = bdev_file_length(bs->file);
     int r;
@@ -1014,6 +1036,7 @@ int qcow2_change_refcount_order(struct bdev *bs, uint32_t order,
     if (imrt_grow(&c, (int64_t)div_round_up((uint64_t)flen,
                                             s->cluster_size)) < 0)
         return err_set(err, -ENOMEM, "Out of memory");
+    ck_progress(&c, 0, 0);
     r = calculate(&c, 0, &need_rebuild);
     if (r >= 0 && (res.corruptions || res.check_errors))
         r = -EIO;
@@ -1027,12 +1050,18 @@ int qcow2_change_refcount_order(struct bdev *bs, uint32_t order,
     for (int64_t i = 0; i < c.nb; i++)
         if (c.rc[i] > maxv) {
             uint64_t v = c.rc[i];
+            /* The first pass got as far as this cluster's refcount block. */
+            for (uint64_t k = 1; k <= (uint64_t)i / s->rb_entries &&
+                 k < c.prog_units; k++)
+                ck_progress(&c, 0, k);
             free(c.rc);
             return err_set(err, -EINVAL, "Cannot decrease refcount entry "
                            "width to %u bits: Cluster at offset %#" PRIx64
                            " has a refcount of %" PRIu64, 1u << order,
                            (uint64_t)i * s->cluster_size, v);
         }
+    for (uint64_t k = 1; progress && k < c.prog_units; k++)
+        ck_progress(&c, 0, k);
     /* The old structure, freed once the new one is in place. */
     uint64_t old_rt = s->rt_offset, old_rt_clusters =
         s->rt_disk_size * 8 / s->cluster_size, nold = s->rt_size;
@@ -1053,5 +1082,7 @@ int qcow2_change_refcount_order(struct bdev *bs, uint32_t order,
     free(old_blocks);
     if (r >= 0)
         r = qcow2_barrier(bs, err);
+    if (r >= 0)
+        ck_progress(&c, 3, 0);
     return r;
 }

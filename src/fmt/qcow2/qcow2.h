@@ -458,6 +458,7 @@ int qcow2_check(struct bdev *bs, struct check_result *res, unsigned fix,
 /* Rewrite the refcount structure with entries of 2^order bits (new blocks
  * and table, one header write switching table and width). */
 int qcow2_change_refcount_order(struct bdev *bs, uint32_t order,
+                                progress_fn progress, void *opaque,
                                 struct err *err);
 
 #endif
