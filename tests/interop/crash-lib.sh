@@ -160,3 +160,21 @@ run_ops() {
     [ "$COPIED_WINDOWS" -eq 0 ] ||
         echo "note: $COPIED_WINDOWS kill(s) hit the COPIED-flag window (repaired by check -r all)"
 }
+
+# snapshot apply across a size change: the image was grown after the
+# snapshot, apply takes the snapshot's size back (one header write
+# switching size and L1 table together).
+mksnap_grown() {
+    cp s.tmpl sg.tmpl
+    "$QEMU_IMG" resize -q sg.tmpl 8M
+    "$QEMU_IO" -c "write -P 0x5a 6M 1M" sg.tmpl >/dev/null
+    view sg.tmpl >sg.cur
+}
+op_snapapply_resized() { # RUN
+    local run=$1
+    [ -e sg.tmpl ] || mksnap_grown
+    cp sg.tmpl s.qcow2
+    kill_after_random "$QIMG" snapshot -a first s.qcow2
+    check_ok s.qcow2 snapshot-apply-resized
+    view s.qcow2 >cur.raw; same_as cur.raw sg.cur s.first "snapshot apply resized $run"
+}

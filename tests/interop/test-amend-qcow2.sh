@@ -18,6 +18,10 @@ amend_both() { # CREATE_OPTS SNAPSHOT(yes/no) AMEND_ARGS...
         "$QEMU_IO" -c "write -z 0 64k" ref.qcow2 >/dev/null
         "$QEMU_IO" -c "write -z 0 64k" got.qcow2 >/dev/null
     fi
+    # The snapshot must read as before.  (qemu-img's downgrade writes
+    # zeros into a cluster the zero write left shared with the snapshot,
+    # changing the snapshot and leaving OFLAG_COPIED errors: not copied.)
+    [ "$snap" = yes ] && "$QEMU_IMG" convert -l s1 -O raw got.qcow2 s1.raw
     run_tool ref "$QEMU_IMG" amend "$@" ref.qcow2
     run_tool got "$QIMG" amend "$@" got.qcow2
     sed -i 's/^qemu-img: /PROG: /; s/^Try .qemu-img --help./Try HELP/' "$T/ref.err"
@@ -31,9 +35,8 @@ amend_both() { # CREATE_OPTS SNAPSHOT(yes/no) AMEND_ARGS...
     images_equal ref.qcow2 got.qcow2
     qemu_check_clean got.qcow2
     if [ "$snap" = yes ]; then
-        "$QEMU_IMG" convert -l s1 -O raw ref.qcow2 r.raw 2>/dev/null
         "$QEMU_IMG" convert -l s1 -O raw got.qcow2 g.raw 2>/dev/null
-        cmp -s r.raw g.raw || check_fail "snapshot content differs: $copts $*"
+        cmp -s s1.raw g.raw || check_fail "snapshot content changed: $copts $*"
     fi
 }
 

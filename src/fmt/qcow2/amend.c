@@ -299,10 +299,14 @@ static int expand_zero_clusters(struct bdev *bs, struct amend_prog *p,
         total += s->snapshots[i].l1_size;
     int r = expand_l1(bs, s->l1_offset, s->l1_size, s->l1, zeros, p,
                       &visited, total, err);
-    for (int i = 0; r >= 0 && i < s->nb_snapshots; i++)
+    for (int i = 0; r >= 0 && i < s->nb_snapshots; i++) {
+        r = qcow2_snapshot_validate_l1(bs, &s->snapshots[i], err);
+        if (r < 0)
+            break;
         r = expand_l1(bs, s->snapshots[i].l1_table_offset,
                       s->snapshots[i].l1_size, NULL, zeros, p, &visited,
                       total, err);
+    }
     free(zeros);
     if (r >= 0)
         r = qcow2_barrier(bs, err);

@@ -457,6 +457,10 @@ int qcow2_check(struct bdev *bs, struct check_result *res, unsigned fix,
                 struct err *err);
 /* Rewrite the refcount structure with entries of 2^order bits (new blocks
  * and table, one header write switching table and width). */
+/* A snapshot's L1 size and offset are usable (its table may still lie
+ * past the end of the file). */
+int qcow2_snapshot_validate_l1(struct bdev *bs, const struct qcow2_snapshot *sn,
+                               struct err *err);
 int qcow2_change_refcount_order(struct bdev *bs, uint32_t order,
                                 progress_fn progress, void *opaque,
                                 struct err *err);

@@ -480,13 +480,7 @@ static int check_writable_state(struct bdev *bs, struct err *err)
 static int validate_sn_l1(struct bdev *bs, const struct qcow2_snapshot *sn,
                           struct err *err)
 {
-    struct qcow2_state *s = qcow2_st(bs);
-    if ((uint64_t)sn->l1_size * 8 > QCOW2_MAX_L1_BYTES)
-        return err_set(err, -EFBIG, "Snapshot L1 table too large");
-    if (sn->l1_table_offset % s->cluster_size ||
-        sn->l1_table_offset > INT64_MAX - (uint64_t)sn->l1_size * 8)
-        return err_set(err, -EINVAL, "Snapshot L1 table offset invalid");
-    return 0;
+    return qcow2_snapshot_validate_l1(bs, sn, err);
 }
 
 /* ---- create ---- */
@@ -583,6 +577,110 @@ fail:
 
 /* ---- apply ---- */
 
+/* Apply a snapshot whose disk size (or L1 table) differs from the active
+ * layer's: the image takes the snapshot's size back, as qemu-img does.
+ * The active L1 cannot be rewritten in place before the size changes (a
+ * crash between the two would pair one layer's table with the other's
+ * size), so the new active table goes to new clusters and one header
+ * write (bytes 24..47: size, L1 size and offset, all in one sector)
+ * switches size and table together. */
+static int apply_resized(struct bdev *bs, struct qcow2_snapshot *sn,
+                         struct err *err)
+{
+    struct qcow2_state *s = qcow2_st(bs);
+    uint64_t size = sn->has_disk_size ? sn->disk_size : bs->size;
+    uint64_t per_l1 = s->l2_entries * s->cluster_size;
+    if (size % 512 || size > (uint64_t)INT64_MAX - per_l1)
+        return err_set(err, -EINVAL, "Snapshot has an invalid disk size");
+    uint64_t need = div_round_up(size, per_l1);
+    uint64_t n = s->l1_size;
+    if (sn->l1_size > n)
+        n = sn->l1_size;
+    if (need > n)
+        n = need;
+    if (n * 8 > QCOW2_MAX_L1_BYTES)
+        return err_set(err, -EFBIG, "Snapshot L1 table too large");
+    uint64_t bytes = n * 8, clusters = div_round_up(bytes, s->cluster_size);
+    uint64_t old_off = s->l1_offset, old_size = s->l1_size;
+    uint64_t old_clusters = div_round_up(old_size * 8, s->cluster_size);
+    uint8_t *raw = calloc(1, clusters * s->cluster_size);
+    uint64_t *l1 = calloc(n ? n : 1, 8);
+    uint64_t *old = s->l1;
+    uint64_t off = 0;
+    int r = 0;
+    if (!raw || !l1) {
+        r = err_set(err, -ENOMEM, "Out of memory");
+        goto out;
+    }
+    if (sn->l1_size) {
+        r = bdev_pread(bs->file, sn->l1_table_offset,
+                       (uint64_t)sn->l1_size * 8, raw, err);
+        if (r < 0)
+            goto out;
+    }
+    /* Shared with the snapshot from now on: no "copied" flags. */
+    for (uint64_t i = 0; i < n; i++) {
+        l1[i] = ld_be64(raw + i * 8) & ~QCOW2_OFLAG_COPIED;
+        st_be64(raw + i * 8, l1[i]);
+    }
+    r = update_l1_refcounts(bs, sn->l1_table_offset, sn->l1_size, 1, false,
+                            err);
+    if (r >= 0 && n)
+        r = qcow2_alloc_clusters(bs, clusters, &off, err);
+    if (r >= 0 && n)
+        r = qcow2_ensure_size(bs->file, off + clusters * s->cluster_size, err);
+    if (r >= 0 && n)
+        r = qcow2_meta_write(bs, QCOW2_OL_L1, off, clusters * s->cluster_size,
+                             raw, err);
+    if (r >= 0)
+        r = qcow2_barrier(bs, err);
+    if (r < 0)
+        goto out;
+    uint8_t hdr[24];
+    r = bdev_pread(bs->file, 24, sizeof(hdr), hdr, err);
+    if (r < 0)
+        goto out;
+    st_be64(hdr, size);
+    st_be32(hdr + 12, (uint32_t)n);
+    st_be64(hdr + 16, off);
+    r = qcow2_meta_write(bs, QCOW2_OL_HEADER, 24, sizeof(hdr), hdr, err);
+    if (r >= 0)
+        r = qcow2_barrier(bs, err);
+    if (r < 0)
+        goto out;
+    s->l1 = l1;
+    l1 = NULL;
+    s->l1_size = (uint32_t)n;
+    s->l1_offset = off;
+    s->h.l1_size = (uint32_t)n;
+    s->h.l1_table_offset = off;
+    s->h.size = size;
+    bs->size = size;
+    for (uint64_t i = 0; i < n; i++)
+        if (s->l1[i] & QCOW2_OFFSET_MASK)
+            qcow2_cache_drop(&s->l2_cache, s->l1[i] & QCOW2_OFFSET_MASK);
+    s->cbuf_valid = false;
+    /* Drop what the old active table referenced, then the table. */
+    r = update_refs(bs, old, 0, (uint32_t)old_size, -1, false, err);
+    for (uint64_t i = 0; i < old_size; i++)
+        if (old[i] & QCOW2_OFFSET_MASK)
+            qcow2_cache_drop(&s->l2_cache, old[i] & QCOW2_OFFSET_MASK);
+    free(old);
+    old = NULL;
+    if (r >= 0 && old_off && old_clusters)
+        r = qcow2_free_clusters(bs, old_off, old_clusters, err);
+    if (r >= 0)
+        r = qcow2_barrier(bs, err);
+    if (r >= 0)
+        r = update_l1_refcounts(bs, s->l1_offset, s->l1_size, 0, true, err);
+    if (r >= 0)
+        r = qcow2_barrier(bs, err);
+out:
+    free(raw);
+    free(l1);
+    return r;
+}
+
 int qcow2_snapshot_apply(struct bdev *bs, const char *id_or_name,
                          struct err *err)
 {
@@ -598,13 +696,9 @@ int qcow2_snapshot_apply(struct bdev *bs, const char *id_or_name,
     r = validate_sn_l1(bs, sn, err);
     if (r < 0)
         return r;
-    if (sn->has_disk_size && sn->disk_size != bs->size)
-        return err_set(err, -ENOTSUP, "Snapshot has a different disk size "
-                       "(%" PRIu64 " bytes); resizing on apply is not "
-                       "supported", sn->disk_size);
-    if (sn->l1_size > s->l1_size)
-        return err_set(err, -ENOTSUP, "Snapshot L1 table is larger than the "
-                       "active one; growing it on apply is not supported");
+    if ((sn->has_disk_size && sn->disk_size != bs->size) ||
+        sn->l1_size > s->l1_size)
+        return apply_resized(bs, sn, err);
 
     uint64_t cur_bytes = (uint64_t)s->l1_size * 8;
     uint8_t *raw = calloc(1, cur_bytes ? cur_bytes : 1);

@@ -84,11 +84,9 @@ static int decode_entry(struct qcow2_state *s, const uint8_t *buf, size_t len,
     p += name_len;
     if (!sn->id_str || !sn->name)
         return err_set(err, -ENOMEM, "Out of memory");
-    if (sn->l1_table_offset % s->cluster_size ||
-        sn->l1_table_offset > INT64_MAX)
-        return err_set(err, -EINVAL, "Snapshot L1 table offset invalid");
-    if ((uint64_t)sn->l1_size * 8 > QCOW2_MAX_L1_BYTES)
-        return err_set(err, -EFBIG, "Snapshot L1 table too large");
+    /* The L1 fields are validated where a snapshot is used (load, apply,
+     * delete, amend) so that the image still opens and check can report
+     * the entry, as qemu-img does. */
     *pos = align_up(p, 8);
     if (*pos > len)
         *pos = len;
@@ -167,6 +165,18 @@ int qcow2_snapshot_list(struct bdev *bs, struct snapshot_info **list,
     return 0;
 }
 
+int qcow2_snapshot_validate_l1(struct bdev *bs, const struct qcow2_snapshot *sn,
+                               struct err *err)
+{
+    struct qcow2_state *s = qcow2_st(bs);
+    if ((uint64_t)sn->l1_size * 8 > QCOW2_MAX_L1_BYTES)
+        return err_set(err, -EFBIG, "Snapshot L1 table too large");
+    if (sn->l1_table_offset % s->cluster_size ||
+        sn->l1_table_offset > INT64_MAX - (uint64_t)sn->l1_size * 8)
+        return err_set(err, -EINVAL, "Snapshot L1 table offset invalid");
+    return 0;
+}
+
 int qcow2_snapshot_load(struct bdev *bs, const char *id, const char *name,
                         struct err *err)
 {
@@ -186,12 +196,14 @@ int qcow2_snapshot_load(struct bdev *bs, const char *id, const char *name,
     }
     if (!sn)
         return err_set(err, -ENOENT, "Can't find snapshot");
+    int r = qcow2_snapshot_validate_l1(bs, sn, err);
+    if (r < 0)
+        return r;
     uint64_t bytes = (uint64_t)sn->l1_size * 8;
     if (!range_within(sn->l1_table_offset, bytes, bs->file->size))
         return err_set(err, -EINVAL, "Snapshot L1 table offset invalid");
     uint64_t *l1 = calloc(sn->l1_size ? sn->l1_size : 1, 8);
     uint8_t *raw = malloc(bytes ? bytes : 1);
-    int r = 0;
     if (!l1 || !raw) {
         r = err_set(err, -ENOMEM, "Out of memory");
         goto fail;
