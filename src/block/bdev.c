@@ -30,7 +30,16 @@ static struct bdev *node_new(const struct driver *drv, const char *filename,
     bs->drv = drv;
     bs->align = 1;
     bs->lock_fd = -1;
-    pthread_mutex_init(&bs->lock, NULL);
+    {
+        /* Writers first: a stream of parallel readers must not starve
+         * a write to the same node. */
+        pthread_rwlockattr_t a;
+        pthread_rwlockattr_init(&a);
+        pthread_rwlockattr_setkind_np(&a,
+            PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+        pthread_rwlock_init(&bs->lock, &a);
+        pthread_rwlockattr_destroy(&a);
+    }
     kv_init(&bs->opts);
     bs->filename = strdup(filename ? filename : "");
     if (!bs->filename)
@@ -60,7 +69,7 @@ static void node_free(struct bdev *bs)
     free(bs->backing_fmt);
     free(bs->full_backing_filename);
     kv_free(&bs->opts);
-    pthread_mutex_destroy(&bs->lock);
+    pthread_rwlock_destroy(&bs->lock);
     free(bs);
 }
 

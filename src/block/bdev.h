@@ -66,8 +66,10 @@ struct bdev {
 
     int lock_fd;                /* protocol fd holding QEMU-style locks,
                                    or -1 */
-    pthread_mutex_t lock;       /* taken around calls into drivers that are
-                                   not DRV_THREAD_SAFE */
+    pthread_rwlock_t lock;      /* taken around calls into drivers that are
+                                   not DRV_THREAD_SAFE: shared for reads
+                                   and block status when the driver sets
+                                   DRV_PARALLEL_READ, else exclusive */
     struct kvlist opts;         /* options still addressed to this node */
 };
 

@@ -377,10 +377,10 @@ static int write_compressed_data(struct bdev *bs, uint64_t off,
 {
     bool locked = !(bs->drv->caps & DRV_THREAD_SAFE);
     if (locked)
-        pthread_mutex_lock(&bs->lock);
+        pthread_rwlock_wrlock(&bs->lock);
     int r = bs->drv->write_compressed_data(bs, off, cdata, clen, err);
     if (locked)
-        pthread_mutex_unlock(&bs->lock);
+        pthread_rwlock_unlock(&bs->lock);
     return r;
 }
 

@@ -5,7 +5,10 @@
  *
  * The core (io.c) has already checked, before a callback runs: the range is
  * inside the image, it is aligned to bs->align, the image is writable for
- * writes, and (unless the driver sets DRV_THREAD_SAFE) bs->lock is held. */
+ * writes, and (unless the driver sets DRV_THREAD_SAFE) bs->lock is held:
+ * exclusively, except around read and block_status of a driver that sets
+ * DRV_PARALLEL_READ, which then run concurrently with each other (but never
+ * with any other callback). */
 #ifndef QIMG_BLOCK_DRIVER_H
 #define QIMG_BLOCK_DRIVER_H
 
@@ -25,6 +28,8 @@ enum driver_kind { DRV_FORMAT, DRV_PROTOCOL };
 #define DRV_ZERO_INIT     0x04  /* a new image reads as zeros */
 #define DRV_READ_ONLY     0x08  /* cannot be opened for writing */
 #define DRV_NO_PROBE_WARN 0x10  /* (raw) probing it prints the warning */
+#define DRV_PARALLEL_READ 0x20  /* read and block_status may run
+                                   concurrently with each other */
 
 /* enum opt_type, struct opt_desc, struct bdev_info and struct
  * snapshot_info are in bdev.h (cli/ reads them too). */

@@ -16,13 +16,24 @@
 static void node_lock(struct bdev *bs)
 {
     if (!(bs->drv->caps & DRV_THREAD_SAFE))
-        pthread_mutex_lock(&bs->lock);
+        pthread_rwlock_wrlock(&bs->lock);
+}
+
+/* Around read and block_status: shared when the driver allows it. */
+static void node_lock_read(struct bdev *bs)
+{
+    if (bs->drv->caps & DRV_THREAD_SAFE)
+        return;
+    if (bs->drv->caps & DRV_PARALLEL_READ)
+        pthread_rwlock_rdlock(&bs->lock);
+    else
+        pthread_rwlock_wrlock(&bs->lock);
 }
 
 static void node_unlock(struct bdev *bs)
 {
     if (!(bs->drv->caps & DRV_THREAD_SAFE))
-        pthread_mutex_unlock(&bs->lock);
+        pthread_rwlock_unlock(&bs->lock);
 }
 
 static int check_range(struct bdev *bs, uint64_t off, uint64_t len,
@@ -75,7 +86,7 @@ int bdev_pread(struct bdev *bs, uint64_t off, uint64_t len, void *buf,
     int r = check_range(bs, off, len, err);
     if (r < 0 || len == 0)
         return r;
-    node_lock(bs);
+    node_lock_read(bs);
     if (is_aligned(off, bs->align) && is_aligned(len, bs->align)) {
         r = raw_read(bs, off, len, buf, err);
     } else {
@@ -290,7 +301,7 @@ int bdev_block_status(struct bdev *bs, uint64_t off, uint64_t len,
         st->flags = BS_DATA | BS_ALLOCATED;
         return 0;
     }
-    node_lock(bs);
+    node_lock_read(bs);
     r = bs->drv->block_status(bs, off, len, st, err);
     node_unlock(bs);
     if (r < 0)

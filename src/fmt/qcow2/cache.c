@@ -12,6 +12,7 @@
 int qcow2_cache_init(struct qcow2_cache *c, int n, size_t table_size)
 {
     memset(c, 0, sizeof(*c));
+    pthread_mutex_init(&c->lock, NULL);
     if (n < 2)
         n = 2;
     c->e = calloc((size_t)n, sizeof(*c->e));
@@ -37,6 +38,7 @@ void qcow2_cache_destroy(struct qcow2_cache *c)
         free(c->e[i].data);
     free(c->e);
     free(c->buckets);
+    pthread_mutex_destroy(&c->lock);
     memset(c, 0, sizeof(*c));
 }
 

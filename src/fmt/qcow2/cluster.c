@@ -193,7 +193,8 @@ int qcow2_map(struct bdev *bs, const uint64_t *l1, uint32_t l1_size,
     return 0;
 }
 
-/* Read and decompress one compressed cluster into s->cbuf. */
+/* Read and decompress one compressed cluster into s->cbuf.  Called with
+ * the L2 cache lock held (s->cbuf is shared by concurrent readers). */
 static int load_compressed(struct bdev *bs, uint64_t entry, struct err *err)
 {
     struct qcow2_state *s = qcow2_st(bs);
@@ -223,16 +224,58 @@ static int load_compressed(struct bdev *bs, uint64_t entry, struct err *err)
     return 0;
 }
 
+/* Decompress a whole cluster straight into the caller's buffer, with the
+ * compressed bytes in `*cin` (allocated on first use, freed by the caller):
+ * no shared state, so concurrent readers decompress in parallel. */
+static int read_compressed_whole(struct bdev *bs, uint64_t entry,
+                                 uint8_t **cin, uint8_t *out, struct err *err)
+{
+    struct qcow2_state *s = qcow2_st(bs);
+    uint64_t off = entry & s->coffset_mask;
+    uint64_t nsec = ((entry >> s->csize_shift) & s->csize_mask) + 1;
+    uint64_t clen = nsec * 512 - (off & 511);
+    uint64_t cap = s->cluster_size * 2 + 512;
+    if (!*cin && !(*cin = malloc(cap)))
+        return err_set(err, -ENOMEM, "Out of memory");
+    if (clen > cap)
+        clen = cap;
+    int r = read_host(bs->file, off, clen, *cin, err);
+    if (r < 0)
+        return r;
+    if (qcow2_decompress(s->h.compression_type, *cin, clen, out,
+                         s->cluster_size) < 0)
+        return err_set(err, -EIO, "qcow2: could not decompress the cluster "
+                       "at host offset %#" PRIx64, off);
+    return 0;
+}
+
+/* Mapping for the read path: readers may run in parallel (the driver sets
+ * DRV_PARALLEL_READ), so the L2 cache, which a lookup updates, is used
+ * under its lock.  Writers hold the node exclusively, so the mapping
+ * stays true after the lock is dropped. */
+static int map_locked(struct bdev *bs, const uint64_t *l1, uint32_t l1_size,
+                      uint64_t off, uint64_t len, struct qcow2_map *m,
+                      struct err *err)
+{
+    struct qcow2_state *s = qcow2_st(bs);
+    pthread_mutex_lock(&s->l2_cache.lock);
+    int r = qcow2_map(bs, l1, l1_size, off, len, m, err);
+    pthread_mutex_unlock(&s->l2_cache.lock);
+    return r;
+}
+
 static int read_with_l1(struct bdev *bs, const uint64_t *l1, uint32_t l1_size,
                         uint64_t off, uint64_t len, uint8_t *buf,
                         struct err *err)
 {
     struct qcow2_state *s = qcow2_st(bs);
+    uint8_t *cin = NULL;
+    int r = 0;
     while (len) {
         struct qcow2_map m;
-        int r = qcow2_map(bs, l1, l1_size, off, len, &m, err);
+        r = map_locked(bs, l1, l1_size, off, len, &m, err);
         if (r < 0)
-            return r;
+            break;
         switch (m.type) {
         case QCOW2_SC_UNALLOCATED:
             if (s->data_raw && m.has_host)
@@ -247,23 +290,33 @@ static int read_with_l1(struct bdev *bs, const uint64_t *l1, uint32_t l1_size,
             r = read_host(qcow2_data_node(bs), m.host_off, m.len, buf, err);
             break;
         case QCOW2_SC_COMPRESSED:
-            if (s->data_file)
-                return err_set(err, -EIO, "qcow2: compressed cluster in an "
-                               "image with an external data file");
+            if (s->data_file) {
+                r = err_set(err, -EIO, "qcow2: compressed cluster in an "
+                            "image with an external data file");
+                break;
+            }
+            if (off % s->cluster_size == 0 && m.len == s->cluster_size) {
+                r = read_compressed_whole(bs, m.l2_entry, &cin, buf, err);
+                break;
+            }
+            pthread_mutex_lock(&s->l2_cache.lock);
             r = load_compressed(bs, m.l2_entry, err);
             if (r >= 0)
                 memcpy(buf, s->cbuf + off % s->cluster_size, m.len);
+            pthread_mutex_unlock(&s->l2_cache.lock);
             break;
         default:
-            return err_set(err, -EIO, "qcow2: invalid cluster");
+            r = err_set(err, -EIO, "qcow2: invalid cluster");
+            break;
         }
         if (r < 0)
-            return r;
+            break;
         off += m.len;
         len -= m.len;
         buf += m.len;
     }
-    return 0;
+    free(cin);
+    return r < 0 ? r : 0;
 }
 
 int qcow2_read(struct bdev *bs, uint64_t off, uint64_t len, void *buf,
@@ -1119,7 +1172,7 @@ int qcow2_block_status(struct bdev *bs, uint64_t off, uint64_t len,
 {
     struct qcow2_state *s = qcow2_st(bs);
     struct qcow2_map m;
-    int r = qcow2_map(bs, s->l1, s->l1_size, off, len, &m, err);
+    int r = map_locked(bs, s->l1, s->l1_size, off, len, &m, err);
     if (r < 0)
         return r;
     st->len = m.len;

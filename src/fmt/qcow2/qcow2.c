@@ -428,7 +428,7 @@ static int qcow2_change_backing(struct bdev *bs, const char *file,
 const struct driver drv_qcow2 = {
     .name = "qcow2",
     .kind = DRV_FORMAT,
-    .caps = DRV_BACKING | DRV_ZERO_INIT,
+    .caps = DRV_BACKING | DRV_ZERO_INIT | DRV_PARALLEL_READ,
     .priv_size = sizeof(struct qcow2_state),
     .create_opts = qcow2_create_opts,
     .probe = qcow2_probe,

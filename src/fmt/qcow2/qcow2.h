@@ -12,6 +12,7 @@
 #ifndef QIMG_FMT_QCOW2_H
 #define QIMG_FMT_QCOW2_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -152,6 +153,9 @@ struct qcow2_cache {
     unsigned nb_buckets;
     uint64_t tick, clock;
     size_t table_size;
+    /* Taken by the read path (reads and block status run in parallel);
+     * the L2 cache's lock also guards the decompressed-cluster buffer. */
+    pthread_mutex_t lock;
 };
 
 struct qcow2_state;
