@@ -50,6 +50,7 @@ struct engine {
     /* Progress accounting. */
     uint64_t data_total, data_done;
     /* In-order writes: everything before wr_pos is written. */
+    bool ordered;
     uint64_t wr_pos;
     /* Rate limiting. */
     struct timespec start;
@@ -514,7 +515,7 @@ static void *worker(void *opaque)
         }
 
         pthread_mutex_lock(&e->lock);
-        if (!p->out_of_order)
+        if (e->ordered)
             while (e->wr_pos != pos && !e->ret)
                 pthread_cond_wait(&e->cond, &e->lock);
         bool go = !e->ret;
@@ -529,7 +530,7 @@ static void *worker(void *opaque)
                 pthread_mutex_unlock(&e->lock);
             }
         }
-        if (!p->out_of_order) {
+        if (e->ordered) {
             pthread_mutex_lock(&e->lock);
             e->wr_pos = pos + n;
             pthread_cond_broadcast(&e->cond);
@@ -566,6 +567,16 @@ static int engine_init(struct engine *e, const struct copy_params *p,
     memset(e, 0, sizeof(*e));
     e->p = p;
     e->buf_bytes = BUF_BYTES;
+    /* The order of writes only shows in the layout of a format that
+     * allocates as it goes; a thread-safe target (raw, a protocol) maps
+     * every offset to a fixed place, so its writes overlap even without
+     * -W and the result is the same.  Requests are whole sectors, so
+     * with sector alignment (no O_DIRECT bounce buffers) two of them
+     * never share a block that needs read-modify-write. */
+    e->ordered = !p->out_of_order &&
+                 (!(p->dst->drv->caps & DRV_THREAD_SAFE) ||
+                  p->dst->align > SECTOR ||
+                  (p->dst->file && p->dst->file->align > SECTOR));
     int n = p->nsrc;
     e->src_base = calloc((size_t)n, sizeof(uint64_t));
     e->src_len = calloc((size_t)n, sizeof(uint64_t));
