@@ -21,6 +21,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "fmt/table-map.h"
 #include "util/align.h"
 #include "util/endian.h"
 
@@ -30,13 +31,6 @@
 #define QCOW_CRYPT_NONE     0
 #define QCOW_CRYPT_AES      1
 #define QCOW_COMPRESSED     (UINT64_C(1) << 63)
-#define L2_CACHE_ENTRIES    16
-
-struct l2_slot {
-    uint64_t offset;        /* 0: empty */
-    uint64_t *table;        /* host order */
-    unsigned age;
-};
 
 struct qcow {
     uint32_t cluster_bits, l2_bits;
@@ -46,8 +40,7 @@ struct qcow {
     uint64_t *l1;           /* host order */
     uint64_t offset_mask;   /* low bits of a compressed entry */
     uint32_t crypt_method;
-    struct l2_slot cache[L2_CACHE_ENTRIES];
-    unsigned clock;
+    struct tmap_cache l2_cache;
     uint8_t *zbuf;          /* compressed bytes of one cluster */
     uint8_t *cluster;       /* last decompressed cluster */
     uint64_t cluster_entry; /* its L2 entry, 0 when none */
@@ -64,19 +57,10 @@ static int qcow_probe(struct bdev *file, const uint8_t *buf, size_t len,
            100 : 0;
 }
 
-static void cache_drop(struct qcow *s)
-{
-    for (int i = 0; i < L2_CACHE_ENTRIES; i++) {
-        free(s->cache[i].table);
-        s->cache[i].table = NULL;
-        s->cache[i].offset = 0;
-    }
-}
-
 static void qcow_close(struct bdev *bs)
 {
     struct qcow *s = bs->priv;
-    cache_drop(s);
+    tmap_cache_drop(&s->l2_cache);
     free(s->l1);
     free(s->zbuf);
     free(s->cluster);
@@ -171,6 +155,7 @@ static int qcow_open(struct bdev *bs, struct kvlist *opts, struct err *err)
         return r;
     s->cluster_size = UINT64_C(1) << s->cluster_bits;
     s->l2_entries = UINT64_C(1) << s->l2_bits;
+    tmap_cache_init(&s->l2_cache, s->l2_entries, TMAP_BE64);
     s->offset_mask = (UINT64_C(1) << (63 - s->cluster_bits)) - 1;
     uint32_t shift = s->cluster_bits + s->l2_bits;
     if (size > UINT64_MAX - (UINT64_C(1) << shift))
@@ -209,38 +194,18 @@ fail:
     return r;
 }
 
-/* The L2 table at `off`, through a small cache. */
+/* The L2 table at `off`, through the cache. */
 static int get_l2(struct bdev *bs, uint64_t off, uint64_t **out,
                   struct err *err)
 {
     struct qcow *s = bs->priv;
-    struct l2_slot *victim = &s->cache[0];
-    uint64_t bytes = s->l2_entries * 8;
-    for (int i = 0; i < L2_CACHE_ENTRIES; i++) {
-        struct l2_slot *e = &s->cache[i];
-        if (e->table && e->offset == off) {
-            e->age = ++s->clock;
-            *out = e->table;
-            return 0;
-        }
-        if (!e->table || (victim->table && e->age < victim->age))
-            victim = e;
-    }
-    if (!range_within(off, bytes, bs->file->size))
+    if (!range_within(off, s->l2_entries * 8, bs->file->size))
         return err_set(err, -EIO, "qcow L2 table at 0x%" PRIx64 " lies beyond "
                        "the end of the file", off);
-    if (!victim->table && !(victim->table = malloc(bytes)))
-        return err_set(err, -ENOMEM, "Out of memory");
-    victim->offset = 0;
-    int r = bdev_pread(bs->file, off, bytes, victim->table, err);
-    if (r < 0)
-        return r;
-    for (uint64_t i = 0; i < s->l2_entries; i++)
-        victim->table[i] = ld_be64(&victim->table[i]);
-    victim->offset = off;
-    victim->age = ++s->clock;
-    *out = victim->table;
-    return 0;
+    void *t = NULL;
+    int r = tmap_cache_get(&s->l2_cache, bs->file, off, &t, err);
+    *out = t;
+    return r;
 }
 
 /* The L2 entry for guest offset `off` (0 when unallocated), checked
@@ -585,23 +550,6 @@ static int encryption_requested(struct kvlist *opts, bool *on,
     return 0;
 }
 
-/* Create the empty protocol file: the "size" option is the virtual size,
- * not the file's. */
-static int create_empty_file(const char *filename, struct kvlist *opts,
-                             struct err *err)
-{
-    struct kvlist o = KVLIST_INIT;
-    int r = kv_copy(&o, opts);
-    if (r >= 0)
-        r = kv_set_u64(&o, "size", 0);
-    if (r < 0)
-        r = err_set(err, -ENOMEM, "Out of memory");
-    else
-        r = bdev_create_file(filename, &o, err);
-    kv_free(&o);
-    return r;
-}
-
 static int qcow_create(const char *filename, struct kvlist *opts,
                        struct err *err)
 {
@@ -657,7 +605,7 @@ static int qcow_create(const char *filename, struct kvlist *opts,
     st_be64(buf + 40, header_bytes);
 
     struct bdev *file = NULL;
-    r = create_empty_file(filename, opts, err);
+    r = tmap_create_empty_file(filename, opts, err);
     if (r >= 0) {
         file = bdev_open_file(filename, BDEV_O_RDWR | BDEV_O_NO_LOCK, err);
         if (!file)

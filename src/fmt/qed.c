@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fmt/table-map.h"
 #include "util/align.h"
 #include "util/endian.h"
 
@@ -33,7 +34,6 @@
 #define QED_MAX_TABLE        16u
 #define QED_DEFAULT_TABLE    4u
 #define QED_ZERO_CLUSTER     1ull
-#define L2_CACHE_ENTRIES     16
 
 struct qed_header {
     uint32_t cluster_size, table_size, header_size;
@@ -42,20 +42,13 @@ struct qed_header {
     uint32_t backing_off, backing_len;
 };
 
-struct l2_cache_entry {
-    uint64_t offset;        /* 0: empty slot */
-    uint64_t *table;        /* host order */
-    unsigned age;
-};
-
 struct qed {
     struct qed_header h;
     uint64_t file_size;     /* end of the last whole cluster */
     uint64_t entries;       /* offsets per table */
     uint64_t table_bytes;
     uint64_t *l1;           /* host order */
-    struct l2_cache_entry cache[L2_CACHE_ENTRIES];
-    unsigned clock;
+    struct tmap_cache l2_cache;
 };
 
 static uint64_t qed_max_image_size(uint32_t cluster, uint32_t table)
@@ -146,14 +139,6 @@ static int write_header(struct bdev *bs, struct err *err)
     return bdev_pwrite(bs->file, 0, sizeof(b), b, err);
 }
 
-/* Make sure the protocol file is at least `end` bytes long. */
-static int grow_file(struct bdev *file, uint64_t end, struct err *err)
-{
-    if (end <= file->size)
-        return 0;
-    return bdev_truncate(file, end, false, PREALLOC_OFF, err);
-}
-
 static int read_table(struct bdev *bs, uint64_t off, uint64_t *t,
                       struct err *err)
 {
@@ -186,44 +171,15 @@ static int write_table_part(struct bdev *bs, uint64_t table_off,
     return r;
 }
 
-static void cache_drop(struct qed *s)
-{
-    for (int i = 0; i < L2_CACHE_ENTRIES; i++) {
-        free(s->cache[i].table);
-        s->cache[i].table = NULL;
-        s->cache[i].offset = 0;
-    }
-}
-
 /* The L2 table at `off` (validated by the caller), through the cache. */
 static int get_l2(struct bdev *bs, uint64_t off, uint64_t **out,
                   struct err *err)
 {
     struct qed *s = bs->priv;
-    struct l2_cache_entry *victim = &s->cache[0];
-    for (int i = 0; i < L2_CACHE_ENTRIES; i++) {
-        struct l2_cache_entry *e = &s->cache[i];
-        if (e->table && e->offset == off) {
-            e->age = ++s->clock;
-            *out = e->table;
-            return 0;
-        }
-        if (!e->table || (victim->table && e->age < victim->age))
-            victim = e;
-    }
-    if (!victim->table) {
-        victim->table = malloc(s->table_bytes);
-        if (!victim->table)
-            return err_set(err, -ENOMEM, "Out of memory");
-    }
-    victim->offset = 0;
-    int r = read_table(bs, off, victim->table, err);
-    if (r < 0)
-        return r;
-    victim->offset = off;
-    victim->age = ++s->clock;
-    *out = victim->table;
-    return 0;
+    void *t = NULL;
+    int r = tmap_cache_get(&s->l2_cache, bs->file, off, &t, err);
+    *out = t;
+    return r;
 }
 
 static int read_backing_name(struct bdev *bs, struct err *err)
@@ -289,6 +245,7 @@ static int qed_open(struct bdev *bs, struct kvlist *opts, struct err *err)
         return err_set(err, -EINVAL, "QED table offset is invalid");
     s->table_bytes = (uint64_t)s->h.cluster_size * s->h.table_size;
     s->entries = s->table_bytes / 8;
+    tmap_cache_init(&s->l2_cache, s->entries, TMAP_LE64);
     if (s->h.header_size > UINT32_MAX / s->h.cluster_size)
         return err_set(err, -EINVAL, "QED header size is too large");
     if (s->h.features & QED_F_BACKING_FILE) {
@@ -331,7 +288,7 @@ static int qed_open(struct bdev *bs, struct kvlist *opts, struct err *err)
     }
     return 0;
 fail:
-    cache_drop(s);
+    tmap_cache_drop(&s->l2_cache);
     free(s->l1);
     s->l1 = NULL;
     return r;
@@ -350,7 +307,7 @@ static void qed_close(struct bdev *bs)
             bdev_flush(bs->file, &err);
         }
     }
-    cache_drop(s);
+    tmap_cache_drop(&s->l2_cache);
     free(s->l1);
     s->l1 = NULL;
 }
@@ -487,7 +444,7 @@ static int set_l2_entries(struct bdev *bs, uint64_t off, uint64_t nclusters,
             t[l2_idx + i] = first > QED_ZERO_CLUSTER ?
                             first + (i << cbits) : first;
         l2_off = alloc_clusters(s, s->h.table_size);
-        r = grow_file(bs->file, l2_off + s->table_bytes, err);
+        r = tmap_grow_file(bs->file, l2_off + s->table_bytes, err);
         if (r >= 0)
             r = write_table_part(bs, l2_off, t, 0, s->entries, err);
         free(t);
@@ -537,7 +494,7 @@ static int write_alloc(struct bdev *bs, uint64_t off, uint64_t len,
     memcpy(buf + head, data, len);
     uint64_t host = alloc_clusters(s, n);
     if (r >= 0)
-        r = grow_file(bs->file, host + (end - start), err);
+        r = tmap_grow_file(bs->file, host + (end - start), err);
     if (r >= 0)
         r = bdev_pwrite(bs->file, host, end - start, buf, err);
     free(buf);
@@ -558,7 +515,7 @@ static int qed_write(struct bdev *bs, uint64_t off, uint64_t len,
             return r;
         if (e > QED_ZERO_CLUSTER) {
             uint64_t host = e + (off & (s->h.cluster_size - 1));
-            r = grow_file(bs->file, host + n, err);
+            r = tmap_grow_file(bs->file, host + n, err);
             if (r >= 0)
                 r = bdev_pwrite(bs->file, host, n, p, err);
         } else {
@@ -765,7 +722,7 @@ static int qed_do_check(struct bdev *bs, struct check_result *res, bool fix,
             last_error = r;
         }
     }
-    cache_drop(s);
+    tmap_cache_drop(&s->l2_cache);
     if (!last_error) {
         for (uint64_t i = s->h.header_size; i < c.nclusters; i++)
             if (!(c.used[i / 8] & (1u << (i % 8))))
@@ -857,23 +814,6 @@ static int qed_change_backing_file(struct bdev *bs, const char *file,
     return 0;
 }
 
-/* Create the empty protocol file: the "size" option is the virtual size,
- * not the file's. */
-static int create_empty_file(const char *filename, struct kvlist *opts,
-                             struct err *err)
-{
-    struct kvlist o = KVLIST_INIT;
-    int r = kv_copy(&o, opts);
-    if (r >= 0)
-        r = kv_set_u64(&o, "size", 0);
-    if (r < 0)
-        r = err_set(err, -ENOMEM, "Out of memory");
-    else
-        r = bdev_create_file(filename, &o, err);
-    kv_free(&o);
-    return r;
-}
-
 static int qed_create(const char *filename, struct kvlist *opts,
                       struct err *err)
 {
@@ -923,7 +863,7 @@ static int qed_create(const char *filename, struct kvlist *opts,
     }
     header_encode(&h, hdr);
     memcpy(hdr + QED_HEADER_BYTES, backing ? backing : "", blen);
-    r = create_empty_file(filename, opts, err);
+    r = tmap_create_empty_file(filename, opts, err);
     if (r < 0)
         goto out;
     file = bdev_open_file(filename, BDEV_O_RDWR | BDEV_O_NO_LOCK, err);

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fmt/table-map.h"
 #include "util/align.h"
 #include "util/endian.h"
 
@@ -88,14 +89,6 @@ static int vdi_probe(struct bdev *file, const uint8_t *buf, size_t len,
     if (len < VDI_HEADER_BYTES)
         return 0;
     return ld_le32(buf + H_SIGNATURE) == VDI_SIGNATURE ? 100 : 0;
-}
-
-/* Make sure the protocol file is at least `end` bytes long. */
-static int grow_file(struct bdev *file, uint64_t end, struct err *err)
-{
-    if (end <= file->size)
-        return 0;
-    return bdev_truncate(file, end, false, PREALLOC_OFF, err);
 }
 
 static int validate_header(struct vdi *s, struct err *err)
@@ -304,7 +297,7 @@ static int allocate_block(struct bdev *bs, uint64_t idx, uint32_t in_block,
     if (!block)
         return err_set(err, -ENOMEM, "Out of memory");
     memcpy(block + in_block, data, len);
-    r = grow_file(bs->file, host + s->block_size, err);
+    r = tmap_grow_file(bs->file, host + s->block_size, err);
     if (r >= 0)
         r = bdev_pwrite(bs->file, host, s->block_size, block, err);
     free(block);
@@ -332,7 +325,7 @@ static int vdi_write(struct bdev *bs, uint64_t off, uint64_t len,
         int r;
         if (entry_allocated(e)) {
             uint64_t host = block_host_offset(s, e) + in_block;
-            r = grow_file(bs->file, host + n, err);
+            r = tmap_grow_file(bs->file, host + n, err);
             if (r >= 0)
                 r = bdev_pwrite(bs->file, host, n, p, err);
         } else {
@@ -362,7 +355,7 @@ static int vdi_write_zeroes(struct bdev *bs, uint64_t off, uint64_t len,
         uint32_t e = s->bmap[idx];
         if (entry_allocated(e)) {
             uint64_t host = block_host_offset(s, e) + in_block;
-            int r = grow_file(bs->file, host + n, err);
+            int r = tmap_grow_file(bs->file, host + n, err);
             for (uint64_t done = 0; r >= 0 && done < n; done += sizeof(zero))
                 r = bdev_pwrite(bs->file, host + done,
                                 min_u64(sizeof(zero), n - done), zero, err);
@@ -502,7 +495,7 @@ static int make_bmap_room(struct bdev *bs, uint32_t blocks, struct err *err)
         r = read_block(bs, e, 0, s->block_size, block, err);
         uint64_t host = s->offset_data + (shift + next) * s->block_size;
         if (r >= 0)
-            r = grow_file(bs->file, host + s->block_size, err);
+            r = tmap_grow_file(bs->file, host + s->block_size, err);
         if (r >= 0)
             r = bdev_pwrite(bs->file, host, s->block_size, block, err);
         newmap[i] = next++;
@@ -562,7 +555,7 @@ static int vdi_truncate(struct bdev *bs, uint64_t size, bool shrink,
             m[i] = s->type == VDI_TYPE_STATIC ? s->blocks_allocated++
                                               : VDI_UNALLOCATED;
         if (s->type == VDI_TYPE_STATIC) {
-            r = grow_file(bs->file, block_host_offset(s, s->blocks_allocated),
+            r = tmap_grow_file(bs->file, block_host_offset(s, s->blocks_allocated),
                           err);
             if (r < 0)
                 return r;
@@ -599,23 +592,6 @@ static void make_uuid(uint8_t *u)
         close(fd);
     u[6] = (uint8_t)((u[6] & 0x0f) | 0x40);    /* version 4 */
     u[8] = (uint8_t)((u[8] & 0x3f) | 0x80);    /* RFC 4122 variant */
-}
-
-/* Create the empty protocol file: the "size" option is the virtual size,
- * not the file's. */
-static int create_empty_file(const char *filename, struct kvlist *opts,
-                             struct err *err)
-{
-    struct kvlist o = KVLIST_INIT;
-    int r = kv_copy(&o, opts);
-    if (r >= 0)
-        r = kv_set_u64(&o, "size", 0);
-    if (r < 0)
-        r = err_set(err, -ENOMEM, "Out of memory");
-    else
-        r = bdev_create_file(filename, &o, err);
-    kv_free(&o);
-    return r;
 }
 
 static int vdi_create(const char *filename, struct kvlist *opts,
@@ -660,7 +636,7 @@ static int vdi_create(const char *filename, struct kvlist *opts,
         file_len += (uint64_t)blocks * VDI_BLOCK_SIZE;
 
     struct bdev *file = NULL;
-    r = create_empty_file(filename, opts, err);
+    r = tmap_create_empty_file(filename, opts, err);
     if (r >= 0) {
         file = bdev_open_file(filename, BDEV_O_RDWR | BDEV_O_NO_LOCK, err);
         if (!file)

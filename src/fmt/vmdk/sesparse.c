@@ -99,8 +99,6 @@ int vmdk_sesparse_open(struct vmdk_extent *e, uint64_t *capacity,
     uint64_t flen = e->file->size, off;
     int r;
 
-    for (int i = 0; i < VMDK_GT_CACHE; i++)
-        e->cache[i].gd_idx = -1;
     /* A short file reads as zero-padded, so a truncated header fails the
      * checks below with the message of the field that is missing. */
     r = bdev_pread(e->file, 0, min_u64(flen, VMDK_SECTOR), h, err);
@@ -134,6 +132,7 @@ int vmdk_sesparse_open(struct vmdk_extent *e, uint64_t *capacity,
     e->grain_bytes = SE_GRAIN_SECTORS * VMDK_SECTOR;
     e->gtes_per_gt = SE_GTES_PER_GT;
     e->gt_bytes = SE_GT_SECTORS * VMDK_SECTOR;
+    tmap_cache_init(&e->gt_cache, e->gtes_per_gt, TMAP_LE64);
     uint64_t span = (uint64_t)e->gtes_per_gt * e->grain_bytes;
     uint64_t need = div_round_up(cap * VMDK_SECTOR, span);
     uint64_t gd_sectors = ld_le64(h + 8 * F_GD_SIZE);
@@ -180,53 +179,20 @@ int vmdk_sesparse_open(struct vmdk_extent *e, uint64_t *capacity,
     return 0;
 }
 
-static int get_table(struct vmdk_extent *e, uint32_t idx, uint64_t **gt,
-                     struct err *err)
-{
-    struct vmdk_gt_slot *victim = &e->cache[0];
-    for (int i = 0; i < VMDK_GT_CACHE; i++) {
-        struct vmdk_gt_slot *c = &e->cache[i];
-        if (c->gd_idx == idx) {
-            c->last_use = ++e->use_clock;
-            *gt = c->gt64;
-            return 0;
-        }
-        if (c->gd_idx < 0 || c->last_use < victim->last_use)
-            victim = c;
-    }
-    uint8_t *raw = malloc(e->gt_bytes);
-    if (!victim->gt64)
-        victim->gt64 = malloc(e->gt_bytes);
-    if (!raw || !victim->gt64) {
-        free(raw);
-        return err_set(err, -ENOMEM, "Out of memory");
-    }
-    victim->gd_idx = -1;
-    int r = bdev_pread(e->file, e->gd64[idx], e->gt_bytes, raw, err);
-    if (r >= 0)
-        for (uint32_t i = 0; i < e->gtes_per_gt; i++)
-            victim->gt64[i] = ld_le64(raw + 8 * (uint64_t)i);
-    free(raw);
-    if (r < 0)
-        return r;
-    victim->gd_idx = idx;
-    victim->last_use = ++e->use_clock;
-    *gt = victim->gt64;
-    return 0;
-}
-
 int vmdk_sesparse_lookup(struct vmdk_extent *e, uint64_t off, uint64_t *host,
                          struct err *err)
 {
     uint64_t grain = off / e->grain_bytes;
     uint64_t idx = grain / e->gtes_per_gt;
-    uint64_t *gt = NULL;
+    void *t = NULL;
     *host = 0;
     if (idx >= e->gd_entries || !e->gd64[idx])
         return 0;
-    int r = get_table(e, (uint32_t)idx, &gt, err);
+    /* Where each table lies was checked when the directory was loaded. */
+    int r = tmap_cache_get(&e->gt_cache, e->file, e->gd64[idx], &t, err);
     if (r < 0)
         return r;
+    const uint64_t *gt = t;
     uint64_t v = gt[grain % e->gtes_per_gt], n, at;
     switch (v >> 60) {
     case 0:

@@ -99,6 +99,7 @@ static int open_cowd(struct vmdk_extent *e, const uint8_t *h, uint64_t flen,
     e->grain_bytes = (uint64_t)grain * VMDK_SECTOR;
     e->gtes_per_gt = 4096;
     e->gt_bytes = 4096 * 4;
+    tmap_cache_init(&e->gt_cache, e->gtes_per_gt, TMAP_LE32);
     uint64_t span = (uint64_t)e->gtes_per_gt * e->grain_bytes;
     uint64_t need = div_round_up((uint64_t)sectors * VMDK_SECTOR, span);
     if (gd_size < need)
@@ -139,8 +140,6 @@ int vmdk_sparse_open(struct vmdk_extent *e, bool is_image_file, struct vmdk *s,
     uint64_t flen = e->file->size;
     int r;
 
-    for (int i = 0; i < VMDK_GT_CACHE; i++)
-        e->cache[i].gd_idx = -1;
     if (flen < VMDK_SECTOR)
         return err_set(err, -EINVAL, "File too small to hold a VMDK header");
     r = bdev_pread(e->file, 0, VMDK_SECTOR, h, err);
@@ -192,6 +191,7 @@ int vmdk_sparse_open(struct vmdk_extent *e, bool is_image_file, struct vmdk *s,
         return err_set(err, -EINVAL, "L2 table size too big");
     e->grain_bytes = grain * VMDK_SECTOR;
     e->gt_bytes = (uint64_t)e->gtes_per_gt * 4;
+    tmap_cache_init(&e->gt_cache, e->gtes_per_gt, TMAP_LE32);
     uint64_t span = (uint64_t)e->gtes_per_gt * e->grain_bytes;
     uint64_t entries = div_round_up(cap * VMDK_SECTOR, span);
     if (entries > 512 * 1024 * 1024 / 4)
@@ -222,10 +222,7 @@ int vmdk_sparse_open(struct vmdk_extent *e, bool is_image_file, struct vmdk *s,
 void vmdk_extent_free(struct vmdk_extent *e)
 {
     vmdk_stream_free(e);
-    for (int i = 0; i < VMDK_GT_CACHE; i++) {
-        free(e->cache[i].gt);
-        free(e->cache[i].gt64);
-    }
+    tmap_cache_drop(&e->gt_cache);
     free(e->gd);
     free(e->gd64);
     free(e->rgd);
@@ -240,44 +237,14 @@ void vmdk_extent_free(struct vmdk_extent *e)
 static int get_gt(struct vmdk_extent *e, uint32_t idx, uint32_t **gt,
                   struct err *err)
 {
-    struct vmdk_gt_slot *victim = &e->cache[0];
-    for (int i = 0; i < VMDK_GT_CACHE; i++) {
-        struct vmdk_gt_slot *c = &e->cache[i];
-        if (c->gd_idx == idx) {
-            c->last_use = ++e->use_clock;
-            *gt = c->gt;
-            return 0;
-        }
-        if (c->gd_idx < 0 || c->last_use < victim->last_use)
-            victim = c;
-    }
     uint64_t off = (uint64_t)e->gd[idx] * VMDK_SECTOR;
+    void *t = NULL;
     if (!range_within(off, e->gt_bytes, e->file->size))
         return err_set(err, -EINVAL, "Grain table %u at offset %llu beyond "
                        "end of file", idx, (unsigned long long)off);
-    uint8_t *raw = malloc(e->gt_bytes);
-    if (!raw)
-        return err_set(err, -ENOMEM, "Out of memory");
-    if (!victim->gt) {
-        victim->gt = malloc(e->gt_bytes);
-        if (!victim->gt) {
-            free(raw);
-            return err_set(err, -ENOMEM, "Out of memory");
-        }
-    }
-    victim->gd_idx = -1;
-    int r = bdev_pread(e->file, off, e->gt_bytes, raw, err);
-    if (r < 0) {
-        free(raw);
-        return r;
-    }
-    for (uint32_t i = 0; i < e->gtes_per_gt; i++)
-        victim->gt[i] = ld_le32(raw + 4 * (uint64_t)i);
-    free(raw);
-    victim->gd_idx = idx;
-    victim->last_use = ++e->use_clock;
-    *gt = victim->gt;
-    return 0;
+    int r = tmap_cache_get(&e->gt_cache, e->file, off, &t, err);
+    *gt = t;
+    return r;
 }
 
 int vmdk_sparse_lookup(struct vmdk_extent *e, uint64_t off, uint64_t *host,

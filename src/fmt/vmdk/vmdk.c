@@ -59,8 +59,6 @@ static int add_extent(struct vmdk *s, struct vmdk_extent **out, struct err *err)
     s->ext = n;
     *out = &s->ext[s->n_ext++];
     memset(*out, 0, sizeof(**out));
-    for (int i = 0; i < VMDK_GT_CACHE; i++)
-        (*out)->cache[i].gd_idx = -1;
     return 0;
 }
 

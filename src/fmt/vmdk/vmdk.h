@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "block/driver.h"
+#include "fmt/table-map.h"
 
 #define VMDK_SECTOR          UINT64_C(512)
 #define VMDK4_MAGIC          0x564d444bu   /* "KDMV" little-endian */
@@ -23,7 +24,6 @@
 #define VMDK_GD_AT_END       UINT64_MAX
 #define VMDK_DESC_MAX        (1u << 20)    /* largest descriptor we read */
 #define VMDK_MAX_EXTENTS     4096
-#define VMDK_GT_CACHE        16
 
 /* Header flags (hosted sparse extents). */
 #define VMDK_FLAG_NL_TEST     (1u << 0)
@@ -44,13 +44,6 @@ enum vmdk_ext_type {
     EXT_SPARSE,       /* KDMV hosted sparse (SPARSE, monolithic files) */
     EXT_COWD,         /* VMFSSPARSE: VMware 3 COWD sparse */
     EXT_SESPARSE,     /* SESPARSE: ESXi space-efficient sparse, read-only */
-};
-
-struct vmdk_gt_slot {
-    int64_t gd_idx;           /* -1 when empty */
-    uint64_t last_use;
-    uint32_t *gt;             /* native order */
-    uint64_t *gt64;           /* seSparse tables, native order */
 };
 
 struct vmdk_extent {
@@ -80,8 +73,7 @@ struct vmdk_extent {
     uint64_t se_gt_area;      /* seSparse: grain tables area (bytes) */
     uint64_t se_grains;       /* seSparse: grains area (bytes) */
     uint64_t alloc_end;       /* where the next grain goes (bytes) */
-    struct vmdk_gt_slot cache[VMDK_GT_CACHE];
-    uint64_t use_clock;
+    struct tmap_cache gt_cache;   /* grain tables, by file offset */
 
     /* streamOptimized writer (see stream.c). */
     struct vmdk_stream *stream;
