@@ -4,7 +4,8 @@
  * it (reads of the first 16 MiB, block status, info, check without
  * repair), and for writable formats a few writes go to a copy.  A target
  * defines FUZZ_FORMAT (and FUZZ_WRITE when the format can be written) and
- * includes this file. */
+ * includes this file; with FUZZ_CUSTOM_INPUT it brings its own
+ * LLVMFuzzerTestOneInput and uses only the helpers. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define FUZZ_READ_LIMIT (16u << 20)
 
+#ifndef FUZZ_CUSTOM_INPUT
 static int fuzz_memfd(const uint8_t *data, size_t size, char *path,
                       size_t pathlen)
 {
@@ -33,6 +35,7 @@ static int fuzz_memfd(const uint8_t *data, size_t size, char *path,
     snprintf(path, pathlen, "/proc/self/fd/%d", fd);
     return fd;
 }
+#endif
 
 static void fuzz_read_all(struct bdev *bs)
 {
@@ -77,6 +80,7 @@ static void fuzz_info_check(struct bdev *bs)
     }
 }
 
+#ifndef FUZZ_CUSTOM_INPUT
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char path[64];
@@ -123,3 +127,4 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     close(fd);
     return 0;
 }
+#endif

@@ -96,4 +96,12 @@ for spec in "0 >I 0x12345678" "32 >B 30" "33 >B 20" "36 >I 7"; do
     same_as_qemu convert -f qcow -O raw bad.qcow o.raw
 done
 
+# A backing loop between two images.
+$QEMU_IMG create -q -f qcow -u -b m2.qcow -F qcow m1.qcow 4M
+$QEMU_IMG create -q -f qcow -u -b m1.qcow -F qcow m2.qcow 4M
+clean_error "backing loop (convert)" $QIMG convert -O raw m1.qcow o.raw
+clean_error "backing loop (info)" $QIMG info --backing-chain m1.qcow
+grep -q "creates an infinite loop" "$T/hostile.err" ||
+    check_fail "backing loop: $(cat "$T/hostile.err")"
+
 finish

@@ -90,4 +90,12 @@ for spec in "0 <I 0x12345678" "4 <I 1000" "8 <I 64" "40 <Q 0x7fff0000" "16 <Q 0x
     same_as_qemu convert -f qed -O raw bad.qed o.raw
 done
 
+# A backing loop between two images.
+$QEMU_IMG create -q -f qed -u -b m2.qed -F qed m1.qed 4M
+$QEMU_IMG create -q -f qed -u -b m1.qed -F qed m2.qed 4M
+clean_error "backing loop (convert)" $QIMG convert -O raw m1.qed o.raw
+clean_error "backing loop (info)" $QIMG info --backing-chain m1.qed
+grep -q "creates an infinite loop" "$T/hostile.err" ||
+    check_fail "backing loop: $(cat "$T/hostile.err")"
+
 finish
