@@ -62,7 +62,14 @@ $QIMG convert -O raw child.vmdk got.raw || check_fail "convert child"
 $QEMU_IMG convert -O raw child.vmdk ref.raw
 cmp -s got.raw ref.raw || check_fail "child: qimg and qemu-img differ"
 cmp -s got.raw src.raw && check_fail "child: the parent does not show through"
-rm -f got.raw ref.raw parent.vmdk
+rm -f got.raw ref.raw
+# A parentCID that is not the parent's CID: reads that reach the parent
+# fail as in qemu-img (the parent changed since the snapshot was taken).
+rm -f child.vmdk child-sesparse.vmdk
+$MK src.raw child.vmdk good parent.vmdk:0x1234 || fail "mksesparse child"
+same_as_qemu convert -O raw child.vmdk out.raw
+same_as_qemu info child.vmdk
+rm -f out.raw parent.vmdk
 
 # Malformed images (small ones): the header checks answer as qemu-img does; the
 # others (which qemu-img reads as zeros or fails on later) fail cleanly.

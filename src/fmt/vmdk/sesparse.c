@@ -85,7 +85,8 @@ static int area(uint64_t sectors, uint64_t len, uint64_t flen, uint64_t *out,
                 const char *what, struct err *err)
 {
     uint64_t off;
-    if (mul_overflow(sectors, VMDK_SECTOR, &off) || !range_within(off, len, flen))
+    if (mul_overflow(sectors, VMDK_SECTOR, &off) ||
+        !range_within(off, len, flen))
         return err_set(err, -EINVAL, "seSparse %s at sector %" PRIu64
                        " beyond end of file", what, sectors);
     *out = off;
@@ -109,8 +110,8 @@ int vmdk_sesparse_open(struct vmdk_extent *e, uint64_t *capacity,
         return r;
     uint64_t vol_off = ld_le64(h + 8 * F_VOL_OFF);
     if (vol_off < flen / VMDK_SECTOR) {
-        r = bdev_pread(e->file, vol_off * VMDK_SECTOR,
-                       min_u64(flen - vol_off * VMDK_SECTOR, VMDK_SECTOR), v, err);
+        uint64_t at = vol_off * VMDK_SECTOR;
+        r = bdev_pread(e->file, at, min_u64(flen - at, VMDK_SECTOR), v, err);
         if (r < 0)
             return r;
     }
@@ -138,7 +139,8 @@ int vmdk_sesparse_open(struct vmdk_extent *e, uint64_t *capacity,
     uint64_t gd_sectors = ld_le64(h + 8 * F_GD_SIZE);
     if (gd_sectors < div_round_up(need * 8, VMDK_SECTOR))
         return err_set(err, -EINVAL, "Invalid grain directory size: %" PRIu64
-                       " sectors for %" PRIu64 " grain tables", gd_sectors, need);
+                       " sectors for %" PRIu64 " grain tables", gd_sectors,
+                       need);
     e->gd_entries = (uint32_t)need;
     r = area(ld_le64(h + 8 * F_GD_OFF), need * 8, flen, &e->gd_off,
              "grain directory", err);
@@ -166,6 +168,7 @@ int vmdk_sesparse_open(struct vmdk_extent *e, uint64_t *capacity,
                         ": 0x%016" PRIx64, i, d);
         else if (d && (mul_overflow(d & 0xffffffffu, e->gt_bytes, &off) ||
                        add_overflow(off, e->se_gt_area, &off) ||
+                       off < VMDK_SECTOR ||
                        !range_within(off, e->gt_bytes, flen)))
             r = err_set(err, -EINVAL, "Grain table %" PRIu64 " beyond end "
                         "of file", i);
@@ -207,7 +210,8 @@ int vmdk_sesparse_lookup(struct vmdk_extent *e, uint64_t off, uint64_t *host,
         n = ((v >> 48) & 0xfff) | ((v & UINT64_C(0xffffffffffff)) << 12);
         if (mul_overflow(n, e->grain_bytes, &at) ||
             add_overflow(at, e->se_grains, &at) ||
-            at < VMDK_SECTOR || !range_within(at, e->grain_bytes, e->file->size))
+            at < VMDK_SECTOR ||
+            !range_within(at, e->grain_bytes, e->file->size))
             return err_set(err, -EIO, "Grain %" PRIu64 " beyond end of file",
                            grain);
         *host = at;

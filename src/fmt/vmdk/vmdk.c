@@ -279,6 +279,26 @@ static struct vmdk_extent *find_extent(struct vmdk *s, uint64_t off)
     return NULL;
 }
 
+extern const struct driver drv_vmdk;
+
+/* Data from a vmdk parent is only used while the parent still has the CID
+ * this image recorded as parentCID: a parent changed since (a new CID)
+ * would show data the snapshot was not taken from.  qemu-img fails such
+ * reads with EINVAL, and so does qimg.  Parents of other formats have no
+ * CID to compare. */
+static int check_parent_cid(struct bdev *bs, struct vmdk *s, struct err *err)
+{
+    if (s->parent_cid_checked || !bs->backing || bs->backing->drv != &drv_vmdk)
+        return 0;
+    const struct vmdk *p = bs->backing->priv;
+    uint32_t cid = p->desc.has_cid ? p->desc.cid : 0xffffffffu;
+    if (cid != s->desc.parent_cid)
+        return err_set(err, -EINVAL, "The parent's CID %08x is not this "
+                       "image's parentCID %08x", cid, s->desc.parent_cid);
+    s->parent_cid_checked = true;
+    return 0;
+}
+
 static int vmdk_read(struct bdev *bs, uint64_t off, uint64_t len, void *buf,
                      struct err *err)
 {
@@ -299,6 +319,10 @@ static int vmdk_read(struct bdev *bs, uint64_t off, uint64_t len, void *buf,
             uint64_t host, gin = in % e->grain_bytes;
             n = min_u64(n, e->grain_bytes - gin);
             r = vmdk_sparse_lookup(e, in, &host, err);
+            if (r < 0)
+                return r;
+            if (host == 0 && bs->backing)
+                r = check_parent_cid(bs, s, err);
             if (r < 0)
                 return r;
             if (host == 0)

@@ -105,6 +105,7 @@ struct vmdk {
     uint64_t desc_cap;        /* embedded: bytes reserved for it */
     bool desc_embedded;
     bool cid_updated;
+    bool parent_cid_checked;  /* the parent's CID matched parentCID */
     bool embedded_sparse;     /* the image file is itself a sparse extent */
 };
 
