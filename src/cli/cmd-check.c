@@ -166,6 +166,9 @@ int cmd_check(int argc, char **argv)
     fflush(stdout);
     int ret;
     if (r < 0 || res.check_errors) {
+        /* A driver's reason worded as a check report is shown first. */
+        if (r < 0 && err_isset(&err) && !strncmp(err.msg, "ERROR ", 6))
+            cli_report(&err);
         if (r < 0)
             cli_error("Check failed: %s", strerror(-r));
         else

@@ -998,6 +998,70 @@ static int mark_clean(struct bdev *bs, struct err *err)
     return r;
 }
 
+/* Snapshot table entries qemu-img finds fault with before anything else:
+ * v3 entries without the disk size.  Repairing rewrites the table (to new
+ * clusters, before the refcounts are counted) with the image's size. */
+static int check_snapshot_table(struct bdev *bs, struct check_result *res,
+                                unsigned fix, struct err *err)
+{
+    struct qcow2_state *s = qcow2_st(bs);
+    int bad = 0;
+    if (s->snapshots_offset_bad)
+        return err_set(err, -EINVAL, "ERROR snapshot table offset invalid");
+    /* Faults that stop qemu-img from reading the table unless it may
+     * drop what is wrong (-r all). */
+    if (s->snapshots_overhang) {
+        if (!(fix & CHECK_FIX_ERRORS))
+            return err_set(err, -EFBIG, "ERROR snapshot table too large\n"
+                           "You can force-remove all %" PRIu32 " overhanging "
+                           "snapshots with qemu-img check -r all",
+                           s->snapshots_overhang);
+        fprintf(stderr, "Discarding %" PRIu32 " overhanging snapshots\n",
+                s->snapshots_overhang);
+        bad++;
+    }
+    for (int i = 0; i < s->nb_snapshots; i++) {
+        if (!s->snapshots[i].extra_dropped)
+            continue;
+        if (!(fix & CHECK_FIX_ERRORS))
+            return err_set(err, -EFBIG, "ERROR failed to read the snapshot "
+                           "table: Too much extra metadata in snapshot table "
+                           "entry %d\nYou can force-remove this extra "
+                           "metadata with qemu-img check -r all", i);
+        fprintf(stderr, "Discarding too much extra metadata in snapshot "
+                "table entry %d (%" PRIu32 " > %u)\n", i,
+                s->snapshots[i].extra_dropped, QCOW2_MAX_SNAPSHOT_EXTRA);
+        bad++;
+    }
+    for (int i = 0; i < s->nb_snapshots; i++) {
+        if (!s->snapshots[i].incomplete)
+            continue;
+        bad++;
+        if (fix & CHECK_FIX_ERRORS) {
+            fprintf(stderr, "Repairing snapshot table entry %d is "
+                    "incomplete\n", i);
+        } else {
+            fprintf(stderr, "ERROR snapshot table entry %d is incomplete\n",
+                    i);
+            res->corruptions++;
+        }
+    }
+    if (!bad || !(fix & CHECK_FIX_ERRORS))
+        return 0;
+    int r = qcow2_snapshot_table_rewrite(bs, err);
+    if (r < 0) {
+        res->check_errors++;
+        return r;
+    }
+    for (int i = 0; i < s->nb_snapshots; i++) {
+        s->snapshots[i].incomplete = false;
+        s->snapshots[i].extra_dropped = 0;
+    }
+    s->snapshots_overhang = 0;
+    res->corruptions_fixed += bad;
+    return 0;
+}
+
 int qcow2_check(struct bdev *bs, struct check_result *res, unsigned fix,
                 struct err *err)
 {
@@ -1007,7 +1071,9 @@ int qcow2_check(struct bdev *bs, struct check_result *res, unsigned fix,
     memset(res, 0, sizeof(*res));
     if (fix)
         s->corrupt = false;     /* repairs write metadata on purpose */
-    int r = check_refcounts(&c, fix, err);
+    int r = check_snapshot_table(bs, res, fix, err);
+    if (r >= 0)
+        r = check_refcounts(&c, fix, err);
     free(c.rc);
     if (r >= 0 && fix && !res->check_errors && !res->corruptions)
         r = mark_clean(bs, err);

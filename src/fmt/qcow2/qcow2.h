@@ -189,6 +189,8 @@ struct qcow2_snapshot {
     bool has_icount;
     uint32_t extra_size;
     uint8_t *extra;          /* unknown extra data beyond known fields */
+    bool incomplete;         /* v3 entry without the disk size */
+    uint32_t extra_dropped;  /* opened for check: extra size found (> 1024) */
 };
 
 struct qcow2_state {
@@ -222,6 +224,8 @@ struct qcow2_state {
     struct qcow2_cache l2_cache, rb_cache;
 
     struct qcow2_snapshot *snapshots;
+    uint32_t snapshots_overhang;    /* opened for check: entries past 65536 */
+    bool snapshots_offset_bad;      /* opened for check: table not loaded */
     int nb_snapshots;
 
     struct bdev *data_file;     /* external data file, or NULL */

@@ -37,8 +37,8 @@ static char *dup_bytes(const uint8_t *p, size_t n)
 
 /* Decode one entry at buf[*pos] (buf holds `len` bytes). */
 static int decode_entry(struct qcow2_state *s, const uint8_t *buf, size_t len,
-                        size_t *pos, uint32_t idx, struct qcow2_snapshot *sn,
-                        struct err *err)
+                        size_t *pos, uint32_t idx, bool lenient,
+                        struct qcow2_snapshot *sn, struct err *err)
 {
     size_t p = *pos;
     if (len - p < 40)
@@ -52,11 +52,19 @@ static int decode_entry(struct qcow2_state *s, const uint8_t *buf, size_t len,
     sn->vm_state_size = ld_be32(buf + p + 32);
     uint32_t extra = ld_be32(buf + p + 36);
     p += 40;
-    if (extra > QCOW2_MAX_SNAPSHOT_EXTRA)
-        return err_set(err, -EFBIG, "Too much extra metadata in snapshot "
-                       "table entry %" PRIu32 "\nYou can force-remove this "
-                       "extra metadata with qemu-img check -r all", idx);
-    if (len - p < (size_t)extra + id_len + name_len)
+    uint32_t skip = 0;
+    if (extra > QCOW2_MAX_SNAPSHOT_EXTRA) {
+        if (!lenient)
+            return err_set(err, -EFBIG, "Too much extra metadata in snapshot "
+                           "table entry %" PRIu32 "\nYou can force-remove "
+                           "this extra metadata with qemu-img check -r all",
+                           idx);
+        /* For check: keep the first 1024 bytes, names follow the rest. */
+        sn->extra_dropped = extra;
+        skip = extra - QCOW2_MAX_SNAPSHOT_EXTRA;
+        extra = QCOW2_MAX_SNAPSHOT_EXTRA;
+    }
+    if (len - p < (size_t)extra + skip + id_len + name_len)
         return err_set(err, -EINVAL, "Snapshot table is truncated");
     const uint8_t *x = buf + p;
     if (extra >= 8)
@@ -69,15 +77,15 @@ static int decode_entry(struct qcow2_state *s, const uint8_t *buf, size_t len,
         sn->icount = ld_be64(x + 16);
         sn->has_icount = sn->icount != UINT64_MAX;
     }
-    if (s->h.version >= 3 && extra < 16)
-        return err_set(err, -EINVAL, "Snapshot table entry has too little "
-                       "extra data");
+    /* A v3 entry must carry the disk size; one that does not still
+     * loads (check reports and repairs it). */
+    sn->incomplete = s->h.version >= 3 && extra < 16;
     sn->extra_size = extra;
     sn->extra = malloc(extra ? extra : 1);
     if (!sn->extra)
         return err_set(err, -ENOMEM, "Out of memory");
     memcpy(sn->extra, x, extra);
-    p += extra;
+    p += extra + skip;
     sn->id_str = dup_bytes(buf + p, id_len);
     p += id_len;
     sn->name = dup_bytes(buf + p, name_len);
@@ -99,22 +107,35 @@ int qcow2_snapshots_load(struct bdev *bs, struct err *err)
     uint32_t n = s->h.nb_snapshots;
     if (!n)
         return 0;
-    if (n > QCOW2_MAX_SNAPSHOTS)
-        return err_set(err, -EFBIG, "Snapshot table too large");
+    bool lenient = (bs->flags & BDEV_O_CHECK) != 0;
+    if (n > QCOW2_MAX_SNAPSHOTS) {
+        if (!lenient)
+            return err_set(err, -EFBIG, "Snapshot table too large");
+        s->snapshots_overhang = n - QCOW2_MAX_SNAPSHOTS;
+        n = QCOW2_MAX_SNAPSHOTS;
+    }
     uint64_t off = s->h.snapshots_offset;
-    if (off % s->cluster_size || off > INT64_MAX)
+    if (off % s->cluster_size || off > INT64_MAX) {
+        if (lenient) {
+            s->snapshots_offset_bad = true;     /* check reports it */
+            return 0;
+        }
         return err_set(err, -EINVAL, "Snapshot table offset invalid");
+    }
     int64_t flen = bdev_file_length(bs->file);
-    if (flen < 0 || off >= (uint64_t)flen)
-        return err_set(err, -EINVAL, "Snapshot table offset invalid");
-    /* Each entry is at least 40 bytes; at most 64 MiB of table. */
-    uint64_t avail = min_u64((uint64_t)flen - off, QCOW2_MAX_SNAPSHOT_TABLE_BYTES);
-    if ((uint64_t)n * 40 > avail)
-        return err_set(err, -EINVAL, "Snapshot table is truncated");
-    uint8_t *buf = malloc(avail);
+    if (flen < 0)
+        return err_set(err, (int)flen, "Could not get the file size");
+    /* What lies past the end of the file reads as zeros (entries there
+     * decode as empty, incomplete ones).  The buffer holds the part in
+     * the file plus room for such entries, within the 64 MiB limit. */
+    uint64_t in_file = off < (uint64_t)flen ? (uint64_t)flen - off : 0;
+    uint64_t avail = min_u64(in_file + (uint64_t)n * 40 + 65536,
+                             QCOW2_MAX_SNAPSHOT_TABLE_BYTES);
+    in_file = min_u64(in_file, avail);
+    uint8_t *buf = calloc(1, avail);
     if (!buf)
         return err_set(err, -ENOMEM, "Out of memory");
-    int r = bdev_pread(bs->file, off, avail, buf, err);
+    int r = in_file ? bdev_pread(bs->file, off, in_file, buf, err) : 0;
     if (r < 0)
         goto out;
     s->snapshots = calloc(n, sizeof(*s->snapshots));
@@ -125,7 +146,8 @@ int qcow2_snapshots_load(struct bdev *bs, struct err *err)
     size_t pos = 0;
     for (uint32_t i = 0; i < n; i++) {
         s->nb_snapshots++;
-        r = decode_entry(s, buf, avail, &pos, i, &s->snapshots[i], err);
+        r = decode_entry(s, buf, avail, &pos, i, lenient, &s->snapshots[i],
+                         err);
         if (r < 0)
             goto out;
     }
