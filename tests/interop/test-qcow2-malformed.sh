@@ -33,7 +33,16 @@ while read -r name; do
         [ $rc -lt 128 ] || check_fail "$name: info crashed ($rc)"
     fi
     "$QIMG" convert -f qcow2 -O raw "$img" out.raw 2>"$T/c.err"
-    clean_error "convert $name" $? "$T/c.err"
+    rc=$?
+    case $name in
+    snapshot-beyond-eof|snapshot-truncated)
+        # qemu-img reads a snapshot table past the end of the file as
+        # zeros (empty entries): the image converts as with qemu-img.
+        "$QEMU_IMG" convert -f qcow2 -O raw "$img" ref.raw
+        expect_eq "convert $name" 0 $rc
+        cmp -s out.raw ref.raw || check_fail "convert $name: content differs" ;;
+    *) clean_error "convert $name" $rc "$T/c.err" ;;
+    esac
     "$QIMG_IO" -f qcow2 -c "read 0 64k" -c "read 1M 64k" "$img" >"$T/r.out" 2>"$T/r.err"
     rc=$?
     [ $rc -lt 128 ] || check_fail "$name: qimg-io crashed ($rc)"
