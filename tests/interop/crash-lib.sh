@@ -29,7 +29,13 @@ mksnap() {
 kill_after_random() { # CMD... ; runs CMD in background and kills it
     "$@" >/dev/null 2>&1 &
     local pid=$!
-    sleep "0.00$((RANDOM % 10))"
+    # KILL_MAX_MS widens the window for operations that take longer
+    # (several flushes) than the default 0-9 ms.
+    if [ -n "${KILL_MAX_MS:-}" ]; then
+        sleep "$(printf '0.%03d' $((RANDOM % KILL_MAX_MS)))"
+    else
+        sleep "0.00$((RANDOM % 10))"
+    fi
     kill -9 $pid 2>/dev/null
     wait $pid 2>/dev/null
 }

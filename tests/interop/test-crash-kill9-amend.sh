@@ -5,6 +5,9 @@
 # the active layer and the snapshot read back as before.
 . "$(dirname "$0")/../lib.sh"
 . "$TEST_SRCDIR/interop/crash-lib.sh"
+# amend flushes between its steps and runs for tens of milliseconds:
+# kills spread over 0-40 ms land before, inside and after it.
+KILL_MAX_MS=40
 
 mkam() { # IMG COMPAT [more create options]
     rm -f "$1"
@@ -38,11 +41,9 @@ amend_run() { # RUN TEMPLATE AMEND-OPTIONS
     cp "$t.tmpl" a.qcow2
     kill_after_random "$QIMG" amend -o "$opts" a.qcow2
     check_ok a.qcow2 "amend $opts"
-    view a.qcow2 >cur.raw
-    head -c 4194304 cur.raw | cmp -s - "$t.cur" ||
+    # same data, and zeros in any grown area (compare without -s)
+    "$QEMU_IMG" compare -U -q -f qcow2 -F raw a.qcow2 "$t.cur" ||
         check_fail "amend $opts $run: data changed"
-    tail -c +4194305 cur.raw | tr -d '\0' | cmp -s - /dev/null ||
-        check_fail "amend $opts $run: grown area not zero"
     # (the snapshot reads with the active layer's size)
     view -l first a.qcow2 | head -c 4194304 >cur.raw
     same_as cur.raw "$t.first" "" "amend $opts $run: snapshot"
