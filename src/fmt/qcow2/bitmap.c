@@ -38,6 +38,7 @@ struct bm {
     uint32_t extra_size;
     uint64_t table_off;     /* on disk (loaded bitmaps), 0 for new ones */
     uint32_t table_size;
+    bool keep;              /* stored again as it is on disk (not loaded) */
 };
 
 struct bmset {
@@ -105,7 +106,11 @@ out:
     return r;
 }
 
-static int load_all(struct bdev *bs, struct bmset *set, struct err *err)
+/* Load the directory and the bits of every bitmap.  With `live`, a
+ * bitmap already in use (inconsistent) or disabled is not loaded but kept
+ * as it is on disk; otherwise one in use is refused. */
+static int load_set(struct bdev *bs, struct bmset *set, bool live,
+                    struct err *err)
 {
     struct qcow2_state *s = qcow2_st(bs);
     set->v = NULL;
@@ -154,6 +159,10 @@ static int load_all(struct bdev *bs, struct bmset *set, struct err *err)
         memcpy(b->name, p + 24 + b->extra_size, nlen);
         b->name[nlen] = 0;
         pos += esize;
+        if (live && (b->flags & (BME_IN_USE | BME_AUTO)) != BME_AUTO) {
+            b->keep = true;
+            continue;
+        }
         if (b->flags & BME_IN_USE) {
             r = err_set(err, -EBUSY, "Bitmap '%s' is inconsistent and cannot "
                         "be used", b->name);
@@ -169,6 +178,11 @@ static int load_all(struct bdev *bs, struct bmset *set, struct err *err)
     }
     free(dir);
     return r;
+}
+
+static int load_all(struct bdev *bs, struct bmset *set, struct err *err)
+{
+    return load_set(bs, set, false, err);
 }
 
 static struct bm *find(struct bmset *set, const char *name)
@@ -211,6 +225,11 @@ static int store_all(struct bdev *bs, struct bmset *set, struct err *err)
     }
     for (int i = 0; i < set->n; i++) {
         struct bm *b = &set->v[i];
+        if (b->keep) {
+            toff[i] = b->table_off;
+            tsize[i] = b->table_size;
+            continue;
+        }
         uint64_t n = div_round_up(b->bytes, cs);
         uint8_t *tab = calloc(1, align_up(n ? n * 8 : 8, cs));
         if (!tab) {
@@ -256,7 +275,7 @@ static int store_all(struct bdev *bs, struct bmset *set, struct err *err)
             size_t nl = strlen(b->name);
             st_be64(p, toff[i]);
             st_be32(p + 8, tsize[i]);
-            st_be32(p + 12, b->flags & ~BME_IN_USE);
+            st_be32(p + 12, b->keep ? b->flags : b->flags & ~BME_IN_USE);
             p[16] = 1;
             p[17] = b->gbits;
             st_be16(p + 18, (uint16_t)nl);
@@ -314,7 +333,7 @@ static int free_old(struct bdev *bs, const struct bmset *old, uint64_t doff,
     int r = 0;
     for (int i = 0; r >= 0 && i < old->n; i++) {
         const struct bm *b = &old->v[i];
-        if (!b->table_off || !b->table_size)
+        if (b->keep || !b->table_off || !b->table_size)
             continue;
         uint8_t *tab = malloc((size_t)b->table_size * 8);
         if (!tab)
@@ -349,6 +368,10 @@ int qcow2_bitmap_apply(struct bdev *bs, const struct bitmap_action *acts,
         *failed = 0;
         return err_set(err, -ENOTSUP, "Cannot store dirty bitmaps in qcow2 v2 "
                        "files");
+    }
+    if ((r = qcow2_bitmaps_live_store(bs, err)) < 0) {
+        *failed = 0;
+        return r;
     }
     uint64_t old_doff = s->x.has_bitmaps ? s->x.bitmap_dir_offset : 0;
     uint64_t old_dsize = s->x.has_bitmaps ? s->x.bitmap_dir_size : 0;
@@ -452,5 +475,77 @@ int qcow2_bitmap_apply(struct bdev *bs, const struct bitmap_action *acts,
 out:
     bmset_free(&set);
     bmset_free(&old);
+    return r;
+}
+
+/* ---- tracking guest writes ---- */
+
+struct qcow2_bm_live {
+    struct bmset set;
+    uint64_t doff, dsize;   /* the directory the set was loaded from */
+};
+
+int qcow2_bitmaps_live_load(struct bdev *bs, struct err *err)
+{
+    struct qcow2_state *s = qcow2_st(bs);
+    struct qcow2_bm_live *l = calloc(1, sizeof(*l));
+    if (!l)
+        return err_set(err, -ENOMEM, "Out of memory");
+    int r = load_set(bs, &l->set, true, err);
+    bool tracked = false;
+    for (int i = 0; r >= 0 && i < l->set.n; i++)
+        tracked |= !l->set.v[i].keep;
+    if (r < 0 || !tracked) {
+        bmset_free(&l->set);
+        free(l);
+        return r;
+    }
+    l->doff = s->x.bitmap_dir_offset;
+    l->dsize = s->x.bitmap_dir_size;
+    s->bm_live = l;
+    return 0;
+}
+
+/* Set bits [a, b] of `bits`. */
+static void set_bits(uint8_t *bits, uint64_t a, uint64_t b)
+{
+    while (a <= b && a % 8)
+        bits[a / 8] |= (uint8_t)(1u << (a % 8)), a++;
+    if (a + 8 <= b + 1) {
+        uint64_t n = (b + 1 - a) / 8;
+        memset(bits + a / 8, 0xff, n);
+        a += n * 8;
+    }
+    while (a <= b)
+        bits[a / 8] |= (uint8_t)(1u << (a % 8)), a++;
+}
+
+void qcow2_bitmaps_dirty(struct bdev *bs, uint64_t off, uint64_t len)
+{
+    struct qcow2_state *s = qcow2_st(bs);
+    struct qcow2_bm_live *l = s->bm_live;
+    if (!l || !len || off >= bs->size)
+        return;
+    uint64_t last = min_u64(off + len, bs->size) - 1;
+    for (int i = 0; i < l->set.n; i++) {
+        struct bm *b = &l->set.v[i];
+        if (!b->keep)
+            set_bits(b->bits, off >> b->gbits, last >> b->gbits);
+    }
+}
+
+int qcow2_bitmaps_live_store(struct bdev *bs, struct err *err)
+{
+    struct qcow2_state *s = qcow2_st(bs);
+    struct qcow2_bm_live *l = s->bm_live;
+    if (!l)
+        return 0;
+    s->bm_live = NULL;
+    s->bitmaps_marked = false;
+    int r = s->corrupt ? 0 : store_all(bs, &l->set, err);
+    if (r >= 0 && !s->corrupt)
+        r = free_old(bs, &l->set, l->doff, l->dsize, err);
+    bmset_free(&l->set);
+    free(l);
     return r;
 }

@@ -161,17 +161,22 @@ int qcow2_bitmaps_mark_in_use(struct bdev *bs, struct err *err)
     if (s->bitmaps_marked || !s->x.has_bitmaps ||
         !(s->h.autoclear & QCOW2_AUTOCLEAR_BITMAPS))
         return 0;
-    s->bitmaps_marked = true;
     uint64_t size = s->x.bitmap_dir_size, off = s->x.bitmap_dir_offset;
     uint32_t n = s->x.nb_bitmaps;
     if (n == 0 || n > MAX_BITMAPS || size > MAX_BITMAP_DIR ||
         size < (uint64_t)n * 24 || off % s->cluster_size ||
         !range_within(off, size, bs->file->size))
         return err_set(err, -EINVAL, "qcow2: invalid bitmap directory");
+    int r = qcow2_bitmaps_live_load(bs, err);
+    if (r < 0)
+        return r;
+    s->bitmaps_marked = true;
+    if (!s->bm_live)
+        return 0;
     uint8_t *d = malloc(size);
     if (!d)
         return err_set(err, -ENOMEM, "Out of memory");
-    int r = bdev_pread(bs->file, off, size, d, err);
+    r = bdev_pread(bs->file, off, size, d, err);
     bool changed = false;
     size_t pos = 0;
     for (uint32_t i = 0; r >= 0 && i < n; i++) {

@@ -387,6 +387,12 @@ static void qcow2_close(struct bdev *bs)
     struct qcow2_state *s = qcow2_st(bs);
     if (!s)
         return;
+    if (s->bm_live) {
+        struct err e = ERR_INIT;
+        if (qcow2_bitmaps_live_store(bs, &e) < 0)
+            fprintf(stderr, "qemu-img: Failed to store dirty bitmaps: %s\n",
+                    e.msg);
+    }
     qcow2_cache_destroy(&s->l2_cache);
     qcow2_cache_destroy(&s->rb_cache);
     qcow2_snapshots_free(s);
@@ -425,6 +431,49 @@ static int qcow2_change_backing(struct bdev *bs, const char *file,
     return 0;
 }
 
+/* Guest-visible changes set the bits of the bitmaps that track writes
+ * (whether or not the change succeeded, as qemu does). */
+static int drv_write(struct bdev *bs, uint64_t off, uint64_t len,
+                     const void *buf, struct err *err)
+{
+    int r = qcow2_write(bs, off, len, buf, err);
+    qcow2_bitmaps_dirty(bs, off, len);
+    return r;
+}
+
+static int drv_write_zeroes(struct bdev *bs, uint64_t off, uint64_t len,
+                            unsigned flags, struct err *err)
+{
+    int r = qcow2_write_zeroes(bs, off, len, flags, err);
+    qcow2_bitmaps_dirty(bs, off, len);
+    return r;
+}
+
+static int drv_write_compressed(struct bdev *bs, uint64_t off, uint64_t len,
+                                const void *buf, struct err *err)
+{
+    int r = qcow2_write_compressed(bs, off, len, buf, err);
+    qcow2_bitmaps_dirty(bs, off, len);
+    return r;
+}
+
+static int drv_write_compressed_data(struct bdev *bs, uint64_t off,
+                                     const void *cdata, uint64_t clen,
+                                     struct err *err)
+{
+    int r = qcow2_write_compressed_data(bs, off, cdata, clen, err);
+    qcow2_bitmaps_dirty(bs, off, qcow2_st(bs)->cluster_size);
+    return r;
+}
+
+static int drv_discard(struct bdev *bs, uint64_t off, uint64_t len,
+                       struct err *err)
+{
+    int r = qcow2_discard(bs, off, len, err);
+    qcow2_bitmaps_dirty(bs, off, len);
+    return r;
+}
+
 const struct driver drv_qcow2 = {
     .name = "qcow2",
     .kind = DRV_FORMAT,
@@ -436,12 +485,12 @@ const struct driver drv_qcow2 = {
     .close = qcow2_close,
     .create = qcow2_create,
     .read = qcow2_read,
-    .write = qcow2_write,
-    .write_zeroes = qcow2_write_zeroes,
-    .write_compressed = qcow2_write_compressed,
+    .write = drv_write,
+    .write_zeroes = drv_write_zeroes,
+    .write_compressed = drv_write_compressed,
     .compress_cluster = qcow2_compress_cluster,
-    .write_compressed_data = qcow2_write_compressed_data,
-    .discard = qcow2_discard,
+    .write_compressed_data = drv_write_compressed_data,
+    .discard = drv_discard,
     .flush = qcow2_flush,
     .block_status = qcow2_block_status,
     .get_info = qcow2_get_info,

@@ -239,6 +239,7 @@ struct qcow2_state {
     uint64_t cbuf_entry;
     bool cbuf_valid;
     bool bitmaps_marked;        /* auto bitmaps flagged in use */
+    struct qcow2_bm_live *bm_live;  /* bitmaps tracking writes (bitmap.c) */
     int meta_prealloc;          /* 0: not yet known, 1: no, 2: yes */
 };
 
@@ -421,9 +422,9 @@ int qcow2_truncate(struct bdev *bs, uint64_t size, bool shrink,
 /* ---- info.c ---- */
 
 int qcow2_get_info(struct bdev *bs, struct bdev_info *info, struct err *err);
-/* Before the first change to guest data: flag every bitmap that should
- * track writes ("auto") as in use, since qimg does not update bitmaps; a
- * consumer then knows the bitmap is stale instead of trusting it. */
+/* Before the first change to guest data: load the bitmaps that track
+ * writes ("auto") and flag them in use on disk until they are stored
+ * again on close (see bitmap.c). */
 int qcow2_bitmaps_mark_in_use(struct bdev *bs, struct err *err);
 /* Read the names/flags/granularity of the bitmap directory. */
 int qcow2_bitmaps_read(struct bdev *bs, struct qcow2_bitmap_info **list,
@@ -450,6 +451,16 @@ int qcow2_amend(struct bdev *bs, struct kvlist *opts, bool force,
 
 int qcow2_bitmap_apply(struct bdev *bs, const struct bitmap_action *acts,
                        int n, int *failed, struct err *err);
+/* Enabled persistent bitmaps follow guest writes, as in qemu: before the
+ * first write they are loaded (live_load, then flagged in use on disk),
+ * every written, zero-written or discarded range sets their bits
+ * (bitmaps_dirty), and on close live_store writes them anew (data,
+ * tables, directory, one header switch, then the old clusters freed),
+ * which clears the in-use flag.  Disabled and inconsistent bitmaps are
+ * kept as they are. */
+int qcow2_bitmaps_live_load(struct bdev *bs, struct err *err);
+void qcow2_bitmaps_dirty(struct bdev *bs, uint64_t off, uint64_t len);
+int qcow2_bitmaps_live_store(struct bdev *bs, struct err *err);
 
 /* ---- make-empty.c ---- */
 
