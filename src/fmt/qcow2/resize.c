@@ -118,6 +118,9 @@ static int shrink_tables(struct bdev *bs, uint64_t size, struct err *err)
     return r;
 }
 
+static int zero_grown(struct bdev *bs, uint64_t old, uint64_t size,
+                      struct err *err);
+
 int qcow2_truncate(struct bdev *bs, uint64_t size, bool shrink,
                    enum prealloc prealloc, struct err *err)
 {
@@ -164,22 +167,6 @@ int qcow2_truncate(struct bdev *bs, uint64_t size, bool shrink,
     uint64_t need = div_round_up(size, per_l1);
     if (need * 8 > QCOW2_MAX_L1_BYTES)
         return err_set(err, -EFBIG, "Failed to grow the L1 table: File too large");
-    /* The old tail cluster may hold bytes past the old end: zero them so
-     * the grown area reads as zeros. */
-    if (old % cs) {
-        uint64_t end = min_u64(align_up(old, cs), size);
-        bs->size = end;
-        r = qcow2_write_zeroes(bs, old, end - old, 0, err);
-        if (r == -ENOTSUP) {
-            uint8_t *z = calloc(1, end - old);
-            r = z ? qcow2_write(bs, old, end - old, z, err) :
-                    err_set(err, -ENOMEM, "Out of memory");
-            free(z);
-        }
-        bs->size = old;
-        if (r < 0)
-            return r;
-    }
     if (need > s->l1_size) {
         r = grow_l1(bs, (uint32_t)need, err);
         if (r < 0)
@@ -190,11 +177,53 @@ int qcow2_truncate(struct bdev *bs, uint64_t size, bool shrink,
         if (r < 0)
             return r;
     }
-    r = write_size(bs, size, err);
-    if (r >= 0 && prealloc != PREALLOC_OFF) {
+    /* Preallocation and zeroing see the new size; the header gets it
+     * last. */
+    bs->size = size;
+    r = 0;
+    if (prealloc != PREALLOC_OFF) {
         r = qcow2_preallocate(bs, align_up(old, cs), size, err);
         if (r >= 0 && prealloc != PREALLOC_METADATA)
             r = qcow2_prealloc_data(bs, align_up(old, cs), prealloc, err);
+    }
+    if (r >= 0)
+        r = zero_grown(bs, old, size, err);
+    bs->size = old;
+    if (r >= 0)
+        r = write_size(bs, size, err);
+    return r;
+}
+
+/* Growing: where a backing file longer than the old size would show
+ * through, the new area is zeroed (zero flags from the next subcluster
+ * boundary, explicit zeros before it), as qemu does; otherwise the new
+ * area is left alone, so bytes a shrink left in the old tail cluster read
+ * back as they were, as in qemu-img 7.2.  The size is written only after
+ * the zeroing succeeded. */
+static int zero_grown(struct bdev *bs, uint64_t old, uint64_t size,
+                      struct err *err)
+{
+    struct qcow2_state *s = qcow2_st(bs);
+    if (!bs->backing || bs->backing->size <= old)
+        return 0;
+    uint64_t start = align_up(old, s->subcluster_size);
+    int r = 0;
+    if (size > start) {
+        r = qcow2_write_zeroes(bs, start, size - start, 0, err);
+        if (r < 0) {
+            if (!err->code)
+                err_set(err, r, "%s", strerror(-r));
+            err_prefix(err, "Failed to zero out new clusters: ");
+        }
+    }
+    if (r >= 0 && start > old) {
+        uint64_t len = min_u64(start, size) - old;
+        uint8_t *z = calloc(1, len);
+        r = z ? qcow2_write(bs, old, len, z, err) :
+                err_set(err, -ENOMEM, "Out of memory");
+        free(z);
+        if (r < 0)
+            err_prefix(err, "Failed to zero out the new area: ");
     }
     return r;
 }
