@@ -84,6 +84,30 @@ void bdev_close(struct bdev *bs)
     node_free(bs);
 }
 
+/* cache.direct and cache.no-flush in a node's options refine the cache
+ * mode (-t) for that node and the nodes below it, as in qemu. */
+static int take_cache_opts(struct kvlist *opts, enum cache_mode *cache,
+                           struct err *err)
+{
+    bool direct = *cache == CACHE_NONE || *cache == CACHE_DIRECTSYNC;
+    bool sync = *cache == CACHE_WRITETHROUGH || *cache == CACHE_DIRECTSYNC;
+    bool no_flush = *cache == CACHE_UNSAFE;
+    if (!opts)
+        return 0;
+    if (kv_get_bool(opts, "cache.direct", direct, &direct, err) < 0 ||
+        kv_get_bool(opts, "cache.no-flush", no_flush, &no_flush, err) < 0)
+        return -EINVAL;
+    kv_del(opts, "cache.direct");
+    kv_del(opts, "cache.no-flush");
+    if (no_flush && !direct)
+        *cache = CACHE_UNSAFE;
+    else if (direct)
+        *cache = sync && !no_flush ? CACHE_DIRECTSYNC : CACHE_NONE;
+    else
+        *cache = sync ? CACHE_WRITETHROUGH : CACHE_WRITEBACK;
+    return 0;
+}
+
 /* Open a protocol node (file). */
 static struct bdev *open_protocol(const char *drvname, const char *filename,
                                   struct kvlist *opts, int flags,
@@ -99,6 +123,8 @@ static struct bdev *open_protocol(const char *drvname, const char *filename,
                 drv->name);
         return NULL;
     }
+    if (take_cache_opts(opts, &cache, err) < 0)
+        return NULL;
     struct bdev *bs = node_new(drv, filename, err);
     if (!bs)
         return NULL;
@@ -227,6 +253,8 @@ static struct bdev *open_image(struct kvlist *opts, const char *fmt, int flags,
     const char *name = kv_get(opts, "driver");
     int r;
 
+    if (take_cache_opts(opts, &cache, err) < 0)
+        goto fail;
     if (!name)
         name = fmt;
     if (name) {

@@ -113,6 +113,15 @@ int bdev_pwrite_zeroes(struct bdev *bs, uint64_t off, uint64_t len,
 int bdev_pwrite_compressed(struct bdev *bs, uint64_t off, uint64_t len,
                            const void *buf, struct err *err);
 int bdev_discard(struct bdev *bs, uint64_t off, uint64_t len, struct err *err);
+/* Copy offloading: copy [soff, soff+len) of `src` to `doff` in `dst`
+ * inside the kernel (copy_file_range), where `dst` maps linearly onto a
+ * file protocol node (the file protocol itself, or raw over it) and
+ * `src` does too or stores the range as plain data (e.g. uncompressed,
+ * unencrypted qcow2 clusters).  -ENOTSUP
+ * where the nodes cannot offload, or the kernel's refusal (-EXDEV,
+ * -EOPNOTSUPP, ...): the caller then copies the data itself. */
+int bdev_copy_range(struct bdev *src, uint64_t soff, struct bdev *dst,
+                    uint64_t doff, uint64_t len, struct err *err);
 int bdev_flush(struct bdev *bs, struct err *err);
 
 enum prealloc { PREALLOC_OFF, PREALLOC_METADATA, PREALLOC_FALLOC, PREALLOC_FULL };

@@ -55,6 +55,9 @@ struct engine {
     /* Rate limiting. */
     struct timespec start;
     uint64_t rate_done;
+    /* Copy offloading is on until the first refusal, as in qemu-img,
+     * after which requests are read and written (under lock). */
+    bool offload;
     /* First failure. */
     int ret;
     struct err err;
@@ -426,7 +429,7 @@ static int write_request(struct engine *e, uint64_t pos, uint64_t n,
         return write_compressed(e, pos, n, w);
     while (n) {
         uint64_t m = n;
-        bool data = !p->sparse_bytes || p->copy_offload ||
+        bool data = !p->sparse_bytes ||
                     data_run(buf, n, &m, p->sparse_bytes, pos, e->zero_align);
         int r;
         if (data) {
@@ -441,6 +444,25 @@ static int write_request(struct engine *e, uint64_t pos, uint64_t n,
         pos += m;
         n -= m;
         buf += m;
+    }
+    return 0;
+}
+
+/* Offload [pos, pos+len) of the concatenated sources to the target
+ * (bdev_copy_range), source by source. */
+static int offload_request(struct engine *e, uint64_t pos, uint64_t len)
+{
+    while (len) {
+        int si = select_source(e, pos);
+        uint64_t soff = pos - e->src_base[si];
+        uint64_t n = min_u64(len, e->src_len[si] - soff);
+        struct err err = ERR_INIT;
+        throttle(e, n);
+        int r = bdev_copy_range(e->p->src[si], soff, e->p->dst, pos, n, &err);
+        if (r < 0)
+            return r;
+        pos += n;
+        len -= n;
     }
     return 0;
 }
@@ -480,6 +502,7 @@ static void *worker(void *opaque)
         }
         pos = e->pos;
         k = e->status;
+        bool offload = k == K_DATA && e->offload;
         if (!p->sparse_bytes && k == K_ZERO)
             n = min_u64(n, e->buf_bytes);
         e->pos += n;
@@ -492,7 +515,7 @@ static void *worker(void *opaque)
         pthread_mutex_unlock(&e->lock);
 
         int r = 0;
-        if (k == K_DATA) {
+        if (k == K_DATA && !offload) {
             r = read_span(e, pos, n, buf);
             if (r < 0) {
                 pthread_mutex_lock(&e->lock);
@@ -521,6 +544,25 @@ static void *worker(void *opaque)
         bool go = !e->ret;
         pthread_mutex_unlock(&e->lock);
 
+        if (go && offload) {
+            /* A refusal turns offloading off for good and this request
+             * is copied through memory instead. */
+            if (offload_request(e, pos, n) == 0) {
+                go = false;
+            } else {
+                pthread_mutex_lock(&e->lock);
+                e->offload = false;
+                pthread_mutex_unlock(&e->lock);
+                r = read_span(e, pos, n, buf);
+                if (r < 0) {
+                    pthread_mutex_lock(&e->lock);
+                    fail(e, r, NULL, "error while reading at byte %llu: %s",
+                         (unsigned long long)pos);
+                    pthread_mutex_unlock(&e->lock);
+                    go = false;
+                }
+            }
+        }
         if (go) {
             r = write_request(e, pos, n, &w, k);
             if (r < 0) {
@@ -577,6 +619,7 @@ static int engine_init(struct engine *e, const struct copy_params *p,
                  (!(p->dst->drv->caps & DRV_THREAD_SAFE) ||
                   p->dst->align > SECTOR ||
                   (p->dst->file && p->dst->file->align > SECTOR));
+    e->offload = p->copy_offload;
     int n = p->nsrc;
     e->src_base = calloc((size_t)n, sizeof(uint64_t));
     e->src_len = calloc((size_t)n, sizeof(uint64_t));

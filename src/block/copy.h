@@ -41,8 +41,9 @@ struct copy_params {
     int workers;                /* 1..COPY_MAX_WORKERS in-flight requests */
     uint64_t rate_bytes;        /* bytes per second, 0 = unlimited */
     bool salvage;               /* read errors become zeros, with warnings */
-    /* Copy offloading (-C): data ranges are copied as they are, without
-     * zero detection. */
+    /* Copy offloading (-C): data ranges are copied by the kernel
+     * (bdev_copy_range) as they are, without zero detection; after the
+     * first refusal, through memory as usual (as qemu-img does). */
     bool copy_offload;
 
     /* Progress in percent (0..100) of the data to copy; called with the

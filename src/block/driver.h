@@ -89,6 +89,12 @@ struct driver {
     int (*discard)(struct bdev *bs, uint64_t off, uint64_t len,
                    struct err *err);
     int (*flush)(struct bdev *bs, struct err *err);
+    /* Protocols: copy a range from `src` to `dst`, both nodes of this
+     * driver, without the data passing through the caller (io.c has
+     * checked ranges and writability).  Any error makes the caller fall
+     * back to reading and writing. */
+    int (*copy_range)(struct bdev *src, uint64_t soff, struct bdev *dst,
+                      uint64_t doff, uint64_t len, struct err *err);
 
     /* Status of a prefix of [off, off+len) in this node only. */
     int (*block_status)(struct bdev *bs, uint64_t off, uint64_t len,

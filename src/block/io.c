@@ -272,6 +272,71 @@ int bdev_discard(struct bdev *bs, uint64_t off, uint64_t len, struct err *err)
     return r == -ENOTSUP ? 0 : (r < 0 ? r : 0);
 }
 
+/* The protocol node and offset that a prefix of [off, off+len) of `bs`
+ * maps to, its length in *run, or NULL.  A protocol node maps to itself
+ * and raw (with its offset option) linearly to its file.  With `any`, a
+ * run of another format maps too where its block status says the data is
+ * stored as it is at host_off (BS_OFFSET_VALID is set only for plain
+ * clusters, never compressed or encrypted ones) and reads as that data
+ * (not a zero cluster over preallocated space). */
+static struct bdev *map_run(struct bdev *bs, uint64_t off, uint64_t len,
+                            bool any, uint64_t *host_off, uint64_t *run)
+{
+    *run = len;
+    if (bs->drv->kind == DRV_PROTOCOL) {
+        *host_off = off;
+        return bs;
+    }
+    bool raw = !strcmp(bs->drv->name, "raw");
+    if ((!raw && !any) || !range_within(off, len, bs->size))
+        return NULL;
+    struct bstatus st;
+    struct err err = ERR_INIT;
+    if (bdev_block_status(bs, off, len, &st, &err) < 0 ||
+        !(st.flags & BS_OFFSET_VALID) || !st.file ||
+        st.file->drv->kind != DRV_PROTOCOL)
+        return NULL;
+    if (!raw) {
+        if (!(st.flags & BS_DATA) || (st.flags & BS_ZERO))
+            return NULL;
+        *run = st.len;
+    }
+    *host_off = st.host_off;
+    return st.file;
+}
+
+int bdev_copy_range(struct bdev *src, uint64_t soff, struct bdev *dst,
+                    uint64_t doff, uint64_t len, struct err *err)
+{
+    int r = check_writable(dst, err);
+    if (r == 0)
+        r = check_range(src, soff, len, err);
+    if (r == 0)
+        r = check_range(dst, doff, len, err);
+    if (r < 0 || len == 0)
+        return r;
+    uint64_t dhost, drun;
+    struct bdev *df = map_run(dst, doff, len, false, &dhost, &drun);
+    if (!df || check_writable(df, err) < 0)
+        return err_set(err, -ENOTSUP, "Copy offloading is not supported");
+    while (len) {
+        uint64_t shost, n;
+        struct bdev *sf = map_run(src, soff, len, true, &shost, &n);
+        if (!sf || sf->drv != df->drv || !sf->drv->copy_range || !n)
+            return err_set(err, -ENOTSUP, "Copy offloading is not supported");
+        r = sf->drv->copy_range(sf, shost, df, dhost, n, err);
+        if (r < 0)
+            return r;
+        grow_size(df, dhost + n);
+        soff += n;
+        dhost += n;
+        len -= n;
+    }
+    if (dst->cache == CACHE_WRITETHROUGH || dst->cache == CACHE_DIRECTSYNC)
+        r = bdev_flush(df, err);
+    return r < 0 ? r : 0;
+}
+
 int bdev_flush(struct bdev *bs, struct err *err)
 {
     int r = 0;

@@ -31,7 +31,12 @@ struct bdev *cli_open_image(const char *filename, const struct cli_open *o)
         bs = bdev_open_opts(&opts, &a, &warning, &err);
         kv_free(&opts);
     } else {
+        if (o->aio) {
+            kv_set(&opts, "file.aio", o->aio);
+            a.opts = &opts;
+        }
         bs = bdev_open(filename, &a, &warning, &err);
+        kv_free(&opts);
     }
     if (!bs) {
         /* qemu-img warns when it probes, before a later failure */

@@ -1,5 +1,6 @@
 /* file: the POSIX protocol driver for regular files and block devices.
- * pread/pwrite loops, O_DIRECT for cache=none/directsync (with aligned
+ * Reads and writes go through io_uring, Linux native AIO or pread/pwrite
+ * loops (the aio option, file-aio.c; docs/IO.md), O_DIRECT for cache=none/directsync (with aligned
  * bounce buffers when callers' buffers are not aligned), SEEK_DATA/SEEK_HOLE
  * block status, fallocate zeroing and hole punching, preallocation, nocow
  * and extent size hints at create time, and QEMU-compatible locking. */
@@ -16,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "proto/file-aio.h"
 #include "util/align.h"
 
 #define DIRECT_ALIGN 4096
@@ -25,7 +27,47 @@ struct file_state {
     bool is_blockdev;
     bool direct;
     bool has_seek_data;
+    enum file_aio aio;
 };
+
+/* The aio option: explicit modes must work (as in qemu); without it,
+ * io_uring is used when it can be set up and pread/pwrite otherwise. */
+static int parse_aio(struct bdev *bs, struct file_state *s, const char *aio,
+                     struct err *err)
+{
+    if (!aio) {
+        struct err ignored = ERR_INIT;
+        s->aio = file_aio_setup(FILE_AIO_IO_URING, &ignored) == 0
+                 ? FILE_AIO_IO_URING : FILE_AIO_THREADS;
+        return 0;
+    }
+    if (!strcmp(aio, "threads")) {
+        s->aio = FILE_AIO_THREADS;
+        return 0;
+    }
+    if (!strcmp(aio, "native")) {
+        if (!s->direct)
+            return err_set(err, -EINVAL, "aio=native was specified, but it "
+                           "requires cache.direct=on, which was not "
+                           "specified.");
+        s->aio = FILE_AIO_NATIVE;
+    } else if (!strcmp(aio, "io_uring")) {
+        s->aio = FILE_AIO_IO_URING;
+    } else {
+        return err_set(err, -EINVAL, "invalid parameter value: %s", aio);
+    }
+    struct err e = ERR_INIT;
+    int r = file_aio_setup(s->aio, &e);
+    if (r < 0) {
+        if (r == -ENOTSUP)      /* not built in: qemu's message as it is */
+            return err_set(err, r, "%s", e.msg);
+        return err_set(err, r, "Unable to use %s: %s",
+                       s->aio == FILE_AIO_NATIVE ? "native AIO" : "io_uring",
+                       e.msg);
+    }
+    (void)bs;
+    return 0;
+}
 
 static int file_get_size(struct file_state *s, uint64_t *size)
 {
@@ -52,8 +94,13 @@ static int file_open(struct bdev *bs, struct kvlist *opts, struct err *err)
     int r;
 
     const char *locking = kv_get(opts, "locking");
-    kv_get(opts, "aio");
+    const char *aio = kv_get(opts, "aio");
     s->direct = bs->cache == CACHE_NONE || bs->cache == CACHE_DIRECTSYNC;
+    r = parse_aio(bs, s, aio, err);
+    if (r < 0) {
+        s->fd = -1;
+        return r;
+    }
     if (s->direct)
         oflags |= O_DIRECT;
     s->fd = open(bs->filename, oflags);
@@ -117,8 +164,17 @@ static int file_read(struct bdev *bs, uint64_t off, uint64_t len, void *buf,
         p = bounce;
     }
     uint64_t done = 0;
-    int r = 0;
-    while (done < len) {
+    int r = FILE_AIO_UNAVAILABLE;
+    if (s->aio != FILE_AIO_THREADS) {
+        r = file_aio_rw(s->aio, s->fd, false, s->direct, p, len, off);
+        if (r < 0)
+            err_set_errno(err, r, "Could not read from '%s'", bs->filename);
+        else if (r == 0)
+            done = len;
+    }
+    if (r == FILE_AIO_UNAVAILABLE)
+        r = 0;
+    while (done < len && r == 0) {
         ssize_t n = pread(s->fd, p + done, len - done, (off_t)(off + done));
         if (n < 0 && errno == EINTR)
             continue;
@@ -155,8 +211,18 @@ static int file_write(struct bdev *bs, uint64_t off, uint64_t len,
         p = bounce;
     }
     uint64_t done = 0;
-    int r = 0;
-    while (done < len) {
+    int r = FILE_AIO_UNAVAILABLE;
+    if (s->aio != FILE_AIO_THREADS) {
+        r = file_aio_rw(s->aio, s->fd, true, s->direct, (uint8_t *)p, len,
+                        off);
+        if (r < 0)
+            err_set_errno(err, r, "Could not write to '%s'", bs->filename);
+        else if (r == 0)
+            done = len;
+    }
+    if (r == FILE_AIO_UNAVAILABLE)
+        r = 0;
+    while (done < len && r == 0) {
         ssize_t n = pwrite(s->fd, p + done, len - done, (off_t)(off + done));
         if (n < 0 && errno == EINTR)
             continue;
@@ -205,6 +271,36 @@ static int file_discard(struct bdev *bs, uint64_t off, uint64_t len,
     if (fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
                   (off_t)off, (off_t)len) < 0)
         return -ENOTSUP;
+    return 0;
+}
+
+/* copy_file_range(2); QIMG_TEST_COPY_RANGE_FAIL=EXDEV (or another errno
+ * name: EOPNOTSUPP, ENOSYS) makes it fail as a kernel refusing would,
+ * for tests of the fallback. */
+static int file_copy_range(struct bdev *src, uint64_t soff, struct bdev *dst,
+                           uint64_t doff, uint64_t len, struct err *err)
+{
+    struct file_state *ss = src->priv, *ds = dst->priv;
+    const char *force = getenv("QIMG_TEST_COPY_RANGE_FAIL");
+    if (force && *force)
+        return err_set(err, !strcmp(force, "ENOSYS") ? -ENOSYS
+                       : !strcmp(force, "EOPNOTSUPP") ? -EOPNOTSUPP : -EXDEV,
+                       "copy_file_range refused");
+    loff_t si = (loff_t)soff, di = (loff_t)doff;
+    uint64_t done = 0;
+    while (done < len) {
+        ssize_t n = copy_file_range(ss->fd, &si, ds->fd, &di,
+                                    (size_t)min_u64(len - done, 1u << 30), 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return err_set_errno(err, -errno, "Could not copy to '%s'",
+                                 dst->filename);
+        if (n == 0)     /* past the end of the source: no progress */
+            return err_set(err, -ENOSPC, "Could not copy to '%s'",
+                           dst->filename);
+        done += (uint64_t)n;
+    }
     return 0;
 }
 
@@ -388,6 +484,7 @@ const struct driver drv_file = {
     .write_zeroes = file_write_zeroes,
     .discard = file_discard,
     .flush = file_flush,
+    .copy_range = file_copy_range,
     .block_status = file_block_status,
     .truncate = file_truncate,
     .allocated_size = file_allocated_size,

@@ -135,7 +135,7 @@ static int run_stdin(struct bdev **bsp)
 
 static struct bdev *open_image(const char *filename, const char *fmt,
                                bool image_opts, int flags,
-                               enum cache_mode cache)
+                               enum cache_mode cache, const char *aio)
 {
     struct bdev_open_args a = { 0 };
     struct err err = ERR_INIT;
@@ -163,7 +163,14 @@ static struct bdev *open_image(const char *filename, const char *fmt,
         bs = bdev_open_opts(&opts, &a, &warning, &err);
         kv_free(&opts);
     } else {
+        /* -i/-k: the file protocol's aio option */
+        struct kvlist extra = KVLIST_INIT;
+        if (aio) {
+            kv_set(&extra, "file.aio", aio);
+            a.opts = &extra;
+        }
         bs = bdev_open(filename, &a, &warning, &err);
+        kv_free(&extra);
     }
     if (!bs) {
         if (image_opts)
@@ -188,6 +195,8 @@ int main(int argc, char **argv)
         { "cache", required_argument, NULL, 't' },
         { "force-share", no_argument, NULL, 'U' },
         { "image-opts", no_argument, NULL, OPT_IMAGE_OPTS },
+        { "native-aio", no_argument, NULL, 'k' },
+        { "aio", required_argument, NULL, 'i' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -195,6 +204,9 @@ int main(int argc, char **argv)
     const char *slash = strrchr(argv[0], '/');
     const char *fmt = NULL;
     bool read_only = false, force_share = false, image_opts = false;
+    /* As in qemu-io, aio choices add up: native wins over io_uring,
+     * which wins over threads. */
+    bool native = false, uring = false, threads = false;
     enum cache_mode cache = CACHE_WRITETHROUGH;   /* qemu-io's default */
     char **cmds = NULL;
     int ncmds = 0, c, ret = 0;
@@ -205,11 +217,25 @@ int main(int argc, char **argv)
     cmds = calloc((size_t)argc, sizeof(*cmds));
     if (!cmds)
         return 1;
-    while ((c = getopt_long(argc, argv, "c:f:hnrt:UV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:f:hi:knrt:UV", longopts, NULL)) != -1) {
         switch (c) {
         case 'c': cmds[ncmds++] = optarg; break;
         case 'f': fmt = optarg; break;
         case 'n': cache = CACHE_NONE; break;
+        case 'k': native = true; break;
+        case 'i':
+            if (!strcmp(optarg, "native")) {
+                native = true;
+            } else if (!strcmp(optarg, "io_uring")) {
+                uring = true;
+            } else if (!strcmp(optarg, "threads")) {
+                threads = true;
+            } else {
+                tool_error("Invalid aio option: %s", optarg);
+                free(cmds);
+                return 1;
+            }
+            break;
         case 'r': read_only = true; break;
         case 't':
             if (cache_mode_parse(optarg, &cache, &err) < 0) {
@@ -249,7 +275,9 @@ int main(int argc, char **argv)
     if (optind < argc) {
         int flags = (read_only ? 0 : BDEV_O_RDWR) |
                     (force_share ? BDEV_O_SHARE : 0);
-        bs = open_image(argv[optind], fmt, image_opts, flags, cache);
+        const char *aio = native ? "native" : uring ? "io_uring"
+                          : threads ? "threads" : NULL;
+        bs = open_image(argv[optind], fmt, image_opts, flags, cache, aio);
         if (!bs) {
             free(cmds);
             return 1;
