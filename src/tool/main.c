@@ -1,6 +1,6 @@
 /* qimg-io: a disk exerciser with qemu-io's command language, used by the
  * tests to write and check image contents through qimg's own block layer.
- *   qimg-io [-f fmt] [-r] [-U] [-n] [-t cache] [--image-opts]
+ *   qimg-io [-f fmt] [-r] [-U] [-n] [-k] [-i aio] [-t cache] [--image-opts]
  *           -c 'CMD' [-c 'CMD'...] [filename]
  * Every command runs, even after a failure; the exit status is 1 when any
  * command failed, as with qemu-io. */
@@ -25,6 +25,9 @@ static void usage(void)
            "  -f, --format FMT     specifies the block driver to use\n"
            "  -r, --read-only      export read-only\n"
            "  -n, --nocache        disable host cache, short for -t none\n"
+           "  -k, --native-aio     use kernel AIO implementation\n"
+           "                       (Linux only, prefer use of -i)\n"
+           "  -i, --aio=MODE       use AIO mode (threads, native or io_uring)\n"
            "  -t, --cache=MODE     use the given cache mode for the image\n"
            "  -U, --force-share    force shared permissions\n"
            "  -h, --help           display this help and exit\n"
