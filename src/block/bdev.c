@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util/align.h"
 
@@ -165,6 +166,27 @@ char *bdev_resolve_backing(const struct bdev *bs, const char *name)
     if (asprintf(&out, "%.*s/%s", (int)(slash - base), base, name) < 0)
         return NULL;
     return out;
+}
+
+int bdev_choose_backing(struct bdev *bs, char **names, int n, const char *fmt,
+                        struct err *err)
+{
+    int pick = 0;
+    for (int i = 0; i < n; i++) {
+        char *path = bdev_resolve_backing(bs, names[i]);
+        bool found = path && access(path, F_OK) == 0;
+        free(path);
+        if (found) {
+            pick = i;
+            break;
+        }
+    }
+    free(bs->backing_file);
+    free(bs->backing_fmt);
+    bs->backing_file = names[pick];
+    names[pick] = NULL;
+    bs->backing_fmt = strdup(fmt);
+    return bs->backing_fmt ? 0 : err_set(err, -ENOMEM, "Out of memory");
 }
 
 static struct bdev *open_image(struct kvlist *opts, const char *fmt, int flags,

@@ -34,6 +34,21 @@ int bdev_create(const char *fmt, const char *filename, struct kvlist *opts,
     return drv->create(filename, opts, err);
 }
 
+int bdev_create_file_size(const char *filename, struct kvlist *opts,
+                          uint64_t size, struct err *err)
+{
+    struct kvlist o = KVLIST_INIT;
+    int r = kv_copy(&o, opts);
+    if (r >= 0)
+        r = kv_set_u64(&o, "size", size);
+    if (r < 0)
+        r = err_set(err, r, "Out of memory");
+    else
+        r = bdev_create_file(filename, &o, err);
+    kv_free(&o);
+    return r;
+}
+
 int bdev_create_file(const char *filename, struct kvlist *opts, struct err *err)
 {
     const struct driver *proto = registry_find("file");

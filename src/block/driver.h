@@ -142,6 +142,10 @@ struct driver {
  * create options "preallocation", "nocow", "extent_size_hint" found in
  * `opts`; size 0 unless the format wants otherwise). */
 int bdev_create_file(const char *filename, struct kvlist *opts, struct err *err);
+/* The same with the file's size given apart from `opts` (whose "size" is
+ * the image's virtual size). */
+int bdev_create_file_size(const char *filename, struct kvlist *opts,
+                          uint64_t size, struct err *err);
 
 /* Open a protocol node on `filename` for a driver's own use (a freshly
  * created image, a vmdk extent, a qcow2 data_file).  `flags` BDEV_O_*. */
@@ -155,6 +159,14 @@ int bdev_read_backing(struct bdev *bs, uint64_t off, uint64_t len, void *buf,
 /* Resolve a backing name stored in `bs` relative to its directory;
  * caller frees. */
 char *bdev_resolve_backing(const struct bdev *bs, const char *name);
+
+/* For images that name their parent several ways (VHD/VHDX parent
+ * locators): set bs->backing_file to the first of `names` (n >= 1) that
+ * exists once resolved, else to names[0] so that the error names it; the
+ * chosen string moves into `bs` (its slot becomes NULL).  backing_fmt is
+ * set to `fmt`. */
+int bdev_choose_backing(struct bdev *bs, char **names, int n, const char *fmt,
+                        struct err *err);
 
 /* Protocol node size (file length), or negative errno. */
 int64_t bdev_file_length(struct bdev *file);

@@ -27,7 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "util/align.h"
 #include "util/endian.h"
@@ -109,6 +108,18 @@ static uint32_t vhd_checksum(const uint8_t *buf, size_t len, size_t skip_at)
         if (i < skip_at || i >= skip_at + 4)
             sum += buf[i];
     return ~sum;
+}
+
+static void vhd_set_checksum(uint8_t *buf, size_t len, size_t at)
+{
+    st_be32(buf + at, vhd_checksum(buf, len, at));
+}
+
+/* A footer with its cookie and a correct checksum. */
+static bool vhd_footer_ok(const uint8_t *f)
+{
+    return !memcmp(f + F_COOKIE, "conectix", 8) &&
+           ld_be32(f + F_CHECKSUM) == vhd_checksum(f, VHD_FOOTER_SIZE, F_CHECKSUM);
 }
 
 /* CHS geometry for a sector count, per the specification's algorithm.
@@ -200,9 +211,7 @@ static int vpc_probe(struct bdev *file, const uint8_t *buf, size_t len,
         uint8_t f[VHD_FOOTER_SIZE];
         struct err e = ERR_INIT;
         if (bdev_pread(file, file->size - VHD_FOOTER_SIZE, sizeof(f), f, &e) == 0 &&
-            !memcmp(f, "conectix", 8) &&
-            ld_be32(f + F_CHECKSUM) == vhd_checksum(f, sizeof(f), F_CHECKSUM) &&
-            ld_be32(f + F_TYPE) == VHD_TYPE_FIXED)
+            vhd_footer_ok(f) && ld_be32(f + F_TYPE) == VHD_TYPE_FIXED)
             return 100;
     }
     return 0;
@@ -273,6 +282,17 @@ static char *vpc_locator_name(uint32_t code, const uint8_t *data, uint32_t len,
     return name;
 }
 
+/* The footer: the copy at offset 0 that dynamic disks keep, else the one
+ * at the end of the file (fixed disks).  The caller checks it. */
+static int vpc_read_footer(struct bdev *file, uint64_t flen, uint8_t *f,
+                           struct err *err)
+{
+    int r = bdev_pread(file, 0, VHD_FOOTER_SIZE, f, err);
+    if (r == 0 && memcmp(f + F_COOKIE, "conectix", 8))
+        r = bdev_pread(file, flen - VHD_FOOTER_SIZE, VHD_FOOTER_SIZE, f, err);
+    return r;
+}
+
 /* The unique ID in the footer of the VHD file at `path`; false when it is
  * not a readable VHD. */
 static bool vpc_file_uuid(const char *path, uint8_t uuid[16])
@@ -284,16 +304,9 @@ static bool vpc_file_uuid(const char *path, uint8_t uuid[16])
     if (!file)
         return false;
     if (file->size >= VHD_FOOTER_SIZE &&
-        bdev_pread(file, 0, VHD_FOOTER_SIZE, f, &e) == 0) {
-        if (memcmp(f, "conectix", 8) &&
-            bdev_pread(file, file->size - VHD_FOOTER_SIZE, VHD_FOOTER_SIZE,
-                       f, &e) < 0)
-            f[0] = 0;
-        if (!memcmp(f, "conectix", 8) &&
-            ld_be32(f + F_CHECKSUM) == vhd_checksum(f, sizeof(f), F_CHECKSUM)) {
-            memcpy(uuid, f + F_UUID, 16);
-            ok = true;
-        }
+        vpc_read_footer(file, file->size, f, &e) == 0 && vhd_footer_ok(f)) {
+        memcpy(uuid, f + F_UUID, 16);
+        ok = true;
     }
     bdev_close(file);
     err_clear(&e);
@@ -358,23 +371,9 @@ static int vpc_read_parent(struct bdev *bs, const uint8_t *dyn, uint64_t flen,
                     "without a parent locator");
         goto out;
     }
-    int pick = 0;
-    for (int i = 0; i < n; i++) {
-        char *path = bdev_resolve_backing(bs, names[i]);
-        bool found = path && access(path, F_OK) == 0;
-        free(path);
-        if (found) {
-            pick = i;
-            break;
-        }
-    }
-    bs->backing_file = names[pick];
-    names[pick] = NULL;
-    bs->backing_fmt = strdup("vpc");
-    if (!bs->backing_fmt) {
-        r = err_set(err, -ENOMEM, "Out of memory");
+    r = bdev_choose_backing(bs, names, n, "vpc", err);
+    if (r < 0)
         goto out;
-    }
     if (!(bs->flags & BDEV_O_NO_BACKING)) {
         uint8_t uuid[16];
         char *path = bdev_resolve_backing(bs, bs->backing_file);
@@ -487,19 +486,12 @@ static int vpc_open_image(struct bdev *bs, struct err *err)
         return err_set(err, (int)flen, "Could not get file size");
     if (flen < VHD_FOOTER_SIZE)
         return err_set(err, -EINVAL, "Invalid VPC image: file too short");
-    r = bdev_pread(bs->file, 0, VHD_FOOTER_SIZE, s->footer, err);
+    r = vpc_read_footer(bs->file, (uint64_t)flen, s->footer, err);
     if (r < 0)
         return r;
-    if (memcmp(s->footer, "conectix", 8)) {
-        r = bdev_pread(bs->file, (uint64_t)flen - VHD_FOOTER_SIZE,
-                       VHD_FOOTER_SIZE, s->footer, err);
-        if (r < 0)
-            return r;
-        if (memcmp(s->footer, "conectix", 8))
-            return err_set(err, -EINVAL, "invalid VPC image");
-    }
-    if (ld_be32(s->footer + F_CHECKSUM) !=
-        vhd_checksum(s->footer, VHD_FOOTER_SIZE, F_CHECKSUM))
+    if (memcmp(s->footer + F_COOKIE, "conectix", 8))
+        return err_set(err, -EINVAL, "invalid VPC image");
+    if (!vhd_footer_ok(s->footer))
         return err_set(err, -EINVAL, "Invalid VPC image: footer checksum mismatch");
 
     uint32_t type = ld_be32(s->footer + F_TYPE);
@@ -648,12 +640,6 @@ static int vpc_read(struct bdev *bs, uint64_t off, uint64_t len, void *buf,
         len -= n;
     }
     return 0;
-}
-
-static void vpc_update_footer_checksum(uint8_t *f)
-{
-    st_be32(f + F_CHECKSUM, 0);
-    st_be32(f + F_CHECKSUM, vhd_checksum(f, VHD_FOOTER_SIZE, F_CHECKSUM));
 }
 
 /* Allocate block `idx` at the end of the file: bitmap, (sparse) data, moved
@@ -865,7 +851,7 @@ static void vpc_make_footer(uint8_t *f, bool dynamic, uint64_t size,
     random_bytes(f + F_UUID, 16);
     f[F_UUID + 6] = (f[F_UUID + 6] & 0x0f) | 0x40;
     f[F_UUID + 8] = (f[F_UUID + 8] & 0x3f) | 0x80;
-    vpc_update_footer_checksum(f);
+    vhd_set_checksum(f, VHD_FOOTER_SIZE, F_CHECKSUM);
 }
 
 static int vpc_write_dynamic_layout(struct bdev *file, const uint8_t *footer,
@@ -884,7 +870,7 @@ static int vpc_write_dynamic_layout(struct bdev *file, const uint8_t *footer,
     st_be32(dyn + D_VERSION, 0x00010000);
     st_be32(dyn + D_MAX_ENTRIES, (uint32_t)entries);
     st_be32(dyn + D_BLOCK_SIZE, VHD_BLOCK_SIZE);
-    st_be32(dyn + D_CHECKSUM, vhd_checksum(dyn, sizeof(dyn), D_CHECKSUM));
+    vhd_set_checksum(dyn, sizeof(dyn), D_CHECKSUM);
 
     uint8_t *bat = malloc(bat_bytes);
     if (!bat)
@@ -898,23 +884,6 @@ static int vpc_write_dynamic_layout(struct bdev *file, const uint8_t *footer,
         r = bdev_pwrite(file, bat_off + bat_bytes, VHD_FOOTER_SIZE, footer, err);
     if (r >= 0)
         r = bdev_pwrite(file, 0, VHD_FOOTER_SIZE, footer, err);
-    return r;
-}
-
-/* Create the protocol file with `size` bytes (the "size" option is the
- * virtual size, not the file's). */
-static int vpc_create_file(const char *filename, struct kvlist *opts,
-                           uint64_t size, struct err *err)
-{
-    struct kvlist o = KVLIST_INIT;
-    int r = kv_copy(&o, opts);
-    if (r >= 0)
-        r = kv_set_u64(&o, "size", size);
-    if (r < 0)
-        r = err_set(err, r, "Out of memory");
-    else
-        r = bdev_create_file(filename, &o, err);
-    kv_free(&o);
     return r;
 }
 
@@ -944,7 +913,7 @@ static int vpc_create(const char *filename, struct kvlist *opts, struct err *err
         return r;
     vpc_make_footer(footer, dynamic, vsize, cyls, heads, secs, force);
 
-    r = vpc_create_file(filename, opts, dynamic ? 0 : vsize, err);
+    r = bdev_create_file_size(filename, opts, dynamic ? 0 : vsize, err);
     if (r < 0)
         return r;
     file = bdev_open_file(filename, BDEV_O_RDWR, err);
@@ -987,7 +956,7 @@ static int vpc_truncate(struct bdev *bs, uint64_t size, bool shrink,
     st_be16(f + F_CYLS, cyls);
     f[F_HEADS] = heads;
     f[F_SECS] = secs;
-    vpc_update_footer_checksum(f);
+    vhd_set_checksum(f, VHD_FOOTER_SIZE, F_CHECKSUM);
 
     if (s->dynamic) {
         uint64_t need = div_round_up(vsize, s->block_size);
@@ -1025,8 +994,7 @@ static int vpc_truncate(struct bdev *bs, uint64_t size, bool shrink,
             if (r < 0)
                 return r;
             st_be32(dyn + D_MAX_ENTRIES, (uint32_t)need);
-            st_be32(dyn + D_CHECKSUM, 0);
-            st_be32(dyn + D_CHECKSUM, vhd_checksum(dyn, sizeof(dyn), D_CHECKSUM));
+            vhd_set_checksum(dyn, sizeof(dyn), D_CHECKSUM);
             r = bdev_pwrite(bs->file, dyn_off, VHD_DYN_SIZE, dyn, err);
             if (r < 0)
                 return r;

@@ -8,25 +8,9 @@
 #include <string.h>
 
 #include "util/align.h"
-#include "util/crc32c.h"
 #include "util/endian.h"
 
 #define CREATOR "qimg 7.2"
-
-static int create_file(const char *filename, struct kvlist *opts,
-                       uint64_t size, struct err *err)
-{
-    struct kvlist o = KVLIST_INIT;
-    int r = kv_copy(&o, opts);
-    if (r >= 0)
-        r = kv_set_u64(&o, "size", size);
-    if (r < 0)
-        r = err_set(err, r, "Out of memory");
-    else
-        r = bdev_create_file(filename, &o, err);
-    kv_free(&o);
-    return r;
-}
 
 static uint64_t auto_block_size(uint64_t size)
 {
@@ -93,7 +77,7 @@ static int write_layout(struct bdev *f, uint64_t size, uint64_t block_size,
     st_le32(buf + 8, 2);
     put_region(buf, 0, vhdx_guid_bat, bat_off, bat_len);
     put_region(buf, 1, vhdx_guid_meta, meta_off, meta_len);
-    st_le32(buf + 4, crc32c(0, buf, VHDX_RT_SIZE));
+    vhdx_crc_set(buf, VHDX_RT_SIZE);
     if (r >= 0)
         r = bdev_pwrite(f, VHDX_RT1_OFF, VHDX_RT_SIZE, buf, err);
     if (r >= 0)
@@ -189,7 +173,7 @@ int vhdx_create(const char *filename, struct kvlist *opts, struct err *err)
     if (!is_pow2(block_size))
         return err_set(err, -EINVAL, "Block size must be a power of two");
 
-    r = create_file(filename, opts, 0, err);
+    r = bdev_create_file_size(filename, opts, 0, err);
     if (r < 0)
         return r;
     struct bdev *f = bdev_open_file(filename, BDEV_O_RDWR, err);

@@ -321,7 +321,7 @@ int vhdx_log_write_sector(struct bdev *file, struct vhdx *s, uint64_t target,
     st_le32(ds + 4, (uint32_t)(seq >> 32));
     memcpy(ds + 8, data + 8, VHDX_LOG_SECTOR - 12);
     st_le32(ds + VHDX_LOG_SECTOR - 4, (uint32_t)seq);
-    st_le32(e + 4, crc32c(0, e, len));
+    vhdx_crc_set(e, len);
     r = bdev_pwrite(file, s->hdr.log_offset + s->log_head, len, e, err);
     free(e);
     if (r >= 0)

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 #include "util/align.h"
 #include "util/endian.h"
@@ -128,23 +127,9 @@ int vhdx_parse_parent(struct bdev *bs, const uint8_t *item, uint32_t len,
         r = err_set(err, -EINVAL, "VHDX parent locator names no parent file");
         goto out;
     }
-    int pick = 0;
-    for (int i = 0; i < n; i++) {
-        char *path = bdev_resolve_backing(bs, names[i]);
-        bool found = path && access(path, F_OK) == 0;
-        free(path);
-        if (found) {
-            pick = i;
-            break;
-        }
-    }
-    bs->backing_file = names[pick];
-    names[pick] = NULL;
-    bs->backing_fmt = strdup("vhdx");
-    if (!bs->backing_fmt) {
-        r = err_set(err, -ENOMEM, "Out of memory");
+    r = bdev_choose_backing(bs, names, n, "vhdx", err);
+    if (r < 0)
         goto out;
-    }
     if (!(bs->flags & BDEV_O_NO_BACKING)) {
         uint8_t g[16];
         char gs[39];

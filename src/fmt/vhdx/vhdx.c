@@ -68,6 +68,19 @@ static int vhdx_probe(struct bdev *file, const uint8_t *buf, size_t len,
     return len >= 8 && !memcmp(buf, "vhdxfile", 8) ? 100 : 0;
 }
 
+uint32_t vhdx_crc(const uint8_t *buf, size_t len)
+{
+    static const uint8_t zero[4];
+    uint32_t crc = crc32c(0, buf, 4);
+    crc = crc32c(crc, zero, 4);
+    return crc32c(crc, buf + 8, len - 8);
+}
+
+void vhdx_crc_set(uint8_t *buf, size_t len)
+{
+    st_le32(buf + 4, vhdx_crc(buf, len));
+}
+
 void vhdx_header_encode(const struct vhdx_header *h, uint8_t *buf)
 {
     memset(buf, 0, VHDX_HEADER_SIZE);
@@ -80,7 +93,7 @@ void vhdx_header_encode(const struct vhdx_header *h, uint8_t *buf)
     st_le16(buf + 66, h->version);
     st_le32(buf + 68, h->log_length);
     st_le64(buf + 72, h->log_offset);
-    st_le32(buf + 4, crc32c(0, buf, VHDX_HEADER_SIZE));
+    vhdx_crc_set(buf, VHDX_HEADER_SIZE);
 }
 
 int vhdx_write_headers(struct bdev *file, struct vhdx *s, struct err *err)
@@ -103,12 +116,7 @@ int vhdx_write_headers(struct bdev *file, struct vhdx *s, struct err *err)
 
 bool vhdx_header_decode(const uint8_t *b, struct vhdx_header *h)
 {
-    uint8_t tmp[VHDX_HEADER_SIZE];
-    if (ld_le32(b) != SIG_HEAD)
-        return false;
-    memcpy(tmp, b, sizeof(tmp));
-    st_le32(tmp + 4, 0);
-    if (crc32c(0, tmp, sizeof(tmp)) != ld_le32(b + 4))
+    if (ld_le32(b) != SIG_HEAD || !vhdx_crc_ok(b, VHDX_HEADER_SIZE))
         return false;
     h->seq = ld_le64(b + 8);
     memcpy(h->file_write_guid, b + 16, 16);
@@ -170,9 +178,7 @@ static int read_region_table(struct bdev *bs, struct vhdx *s, uint64_t flen,
                        VHDX_RT_SIZE, rt, err);
         if (r < 0)
             goto out;
-        uint32_t sum = ld_le32(rt + 4);
-        st_le32(rt + 4, 0);
-        if (ld_le32(rt) == SIG_REGI && crc32c(0, rt, VHDX_RT_SIZE) == sum)
+        if (ld_le32(rt) == SIG_REGI && vhdx_crc_ok(rt, VHDX_RT_SIZE))
             break;
         if (copy) {
             r = err_set(err, -EINVAL, "Invalid VHDX region table (bad signature "

@@ -9,9 +9,11 @@
 #define QIMG_FMT_VHDX_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "block/driver.h"
+#include "util/endian.h"
 
 #define KiB (UINT64_C(1) << 10)
 #define MiB (UINT64_C(1) << 20)
@@ -77,6 +79,14 @@ extern const uint8_t vhdx_guid_bat[16], vhdx_guid_meta[16],
     vhdx_guid_lss[16], vhdx_guid_pss[16], vhdx_guid_parent[16];
 
 /* vhdx.c */
+/* Headers, region tables and log entries carry a CRC-32C of themselves
+ * at byte 4, computed with that field as zero. */
+uint32_t vhdx_crc(const uint8_t *buf, size_t len);
+static inline bool vhdx_crc_ok(const uint8_t *buf, size_t len)
+{
+    return vhdx_crc(buf, len) == ld_le32(buf + 4);
+}
+void vhdx_crc_set(uint8_t *buf, size_t len);
 void vhdx_header_encode(const struct vhdx_header *h, uint8_t *buf);
 /* Decode a 4 KiB header; false when its signature or CRC-32C is wrong. */
 bool vhdx_header_decode(const uint8_t *buf, struct vhdx_header *h);
