@@ -1,12 +1,15 @@
 /* fuzz-vhdx: open/log replay/read/block-status/check/write of vhdx images.
  *
  * A vhdx file places its structures at MiB offsets, so a literal image is
- * at least 4 MiB.  The input is a compact form instead: nine fixed 4 KiB
+ * at least 4 MiB.  The input is a compact form instead: ten fixed 4 KiB
  * segments copied to where qemu-img's layout keeps the file identifier,
- * both headers, both region tables, the log (8 KiB), the BAT and the
- * metadata table and items; whatever follows is payload at 4 MiB, padded to
- * a whole MiB.  tests/fuzz/vhdx-compact.py converts an image to this form
- * (the seed's BAT entry 0 was then pointed at 4 MiB).
+ * both headers, both region tables, the log (8 KiB), the BAT, the
+ * metadata table and items, then the BAT's first sector bitmap entry
+ * (index 4096 with 512-byte sectors and 1 MiB blocks: differencing
+ * images); whatever follows is payload at 4 MiB, padded to a whole MiB.
+ * tests/fuzz/vhdx-compact.py converts an image to this form (the seed
+ * a.bin's BAT entry 0 was then pointed at 4 MiB; diff.bin comes from
+ * tests/interop/vhdx-diff.py --fuzz-seed).
  * The expanded file then goes through the shared body (fuzz-image.h). */
 #include <stddef.h>
 #include <stdint.h>
@@ -28,6 +31,7 @@ static const struct { uint32_t file_off, len; } segs[] = {
     { 0, 4 * KB }, { 64 * KB, 4 * KB }, { 128 * KB, 4 * KB },
     { 192 * KB, 4 * KB }, { 256 * KB, 4 * KB }, { 1 * MB, 8 * KB },
     { 2 * MB, 4 * KB }, { 3 * MB, 4 * KB }, { 3 * MB + 64 * KB, 4 * KB },
+    { 2 * MB + 32 * KB, 4 * KB },
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

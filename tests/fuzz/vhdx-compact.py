@@ -7,7 +7,7 @@ import sys
 KB, MB = 1024, 1024 * 1024
 SEGS = [(0, 4 * KB), (64 * KB, 4 * KB), (128 * KB, 4 * KB), (192 * KB, 4 * KB),
         (256 * KB, 4 * KB), (MB, 8 * KB), (2 * MB, 4 * KB), (3 * MB, 4 * KB),
-        (3 * MB + 64 * KB, 4 * KB)]
+        (3 * MB + 64 * KB, 4 * KB), (2 * MB + 32 * KB, 4 * KB)]
 data = open(sys.argv[1], 'rb').read()
 out = b''.join(data[o:o + n].ljust(n, b'\0') for o, n in SEGS)
 payload = int(sys.argv[3]) if len(sys.argv) > 3 else 0

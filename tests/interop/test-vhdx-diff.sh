@@ -82,4 +82,19 @@ grep -q "lacks parent_linkage" "$T/hostile.err" || check_fail "locator message"
 chain --no-parent-flag
 clean_error "partially present block, no HasParent" $QIMG info c/child.vhdx
 grep -q "partially present without a sector bitmap" "$T/hostile.err" || check_fail "no-parent message"
+# The locator (6th metadata item, at 3 MiB + 84 KiB) claiming 30000
+# entries, and one entry's value offset far past the item.
+chain
+patch_bytes c/child.vhdx $((3 * 1048576 + 86016 + 18)) '<H' 30000
+clean_error "locator entry count" $QIMG info c/child.vhdx
+grep -q "Invalid VHDX parent locator (30000 entries" "$T/hostile.err" || check_fail "entry count message"
+chain
+patch_bytes c/child.vhdx $((3 * 1048576 + 86016 + 20 + 4)) '<I' 0x7ffffff0
+clean_error "locator value offset" $QIMG info c/child.vhdx
+grep -q "Invalid VHDX parent locator entry 0" "$T/hostile.err" || check_fail "entry offset message"
+# The sector bitmap block entry pointing past the end of the file.
+chain
+patch_bytes c/child.vhdx $((2 * 1048576 + 8 * 4096)) '<Q' $(( (1 << 40) | 6 ))
+clean_error "bitmap block offset" $QIMG info c/child.vhdx
+grep -q "sector bitmap entry 4096 offset" "$T/hostile.err" || check_fail "bitmap offset message"
 finish

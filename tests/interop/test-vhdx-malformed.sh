@@ -75,7 +75,8 @@ fresh; vhdx_patch h.vhdx header 72 '<Q' 0x100000000000
 clean_error "log offset" $QIMG info -f vhdx h.vhdx
 fresh; vhdx_patch h.vhdx header 68 '<I' 12345
 clean_error "log length" $QIMG info -f vhdx h.vhdx
-# 9. A parent locator (differencing image) and the has-parent flag.
+# 9. The has-parent flag without a parent locator (test-vhdx-diff.sh
+# covers broken parent links, loops and malformed locators).
 fresh; vhdx_patch h.vhdx meta 0x10004 '<I' 2
 clean_error "has parent" $QIMG info -f vhdx h.vhdx
 # 10. A dirty log opened read-only: refused with qemu-img's message.

@@ -77,4 +77,9 @@ grep -q "forms a loop" "$T/hostile.err" || check_fail "loop message"
 chain --bad-loc-offset
 clean_error "locator past the end" $QIMG info c/child.vhd
 grep -q "parent locator 0 beyond end of file" "$T/hostile.err" || check_fail "locator message"
+# A W2ru locator (the first, at byte 2048) with a lone UTF-16 surrogate.
+chain
+patch_bytes c/child.vhd 2048 '<HH' 0xd800 0x41
+clean_error "invalid UTF-16 locator" $QIMG info c/child.vhd
+grep -q "parent locator 0 is not valid UTF-16" "$T/hostile.err" || check_fail "UTF-16 message"
 finish

@@ -69,7 +69,8 @@ clean_error "huge size" $QIMG info -f vpc h.vpc
 # 10. A fixed image whose data would extend past the file.
 fresh 20M subformat=fixed; vhd_patch h.vpc footer 56 '>H' 0x4000
 clean_error "fixed larger than file" $QIMG info -f vpc h.vpc
-# 11. An unknown disk type and a differencing disk.
+# 11. An unknown disk type, and a differencing disk without parent
+# locators (test-vpc-diff.sh covers broken parent links and loops).
 fresh; vhd_patch h.vpc footer 60 '>I' 9
 clean_error "disk type 9" $QIMG info -f vpc h.vpc
 fresh; vhd_patch h.vpc footer 60 '>I' 4

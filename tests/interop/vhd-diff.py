@@ -4,12 +4,13 @@ Disk Image Format Specification"), the way Hyper-V and Virtual PC lay it
 out, together with the bytes the child must read as.
 
 usage: vhd-diff.py DIR [--loc w2ru,w2ku,macx] [--bad-uuid] [--self]
-                   [--loop] [--parent-name NAME] [--bad-loc-offset]
+                   [--loop] [--parent-name NAME] [--bad-loc-offset] [--small]
 
 Writes DIR/parent.vhd (dynamic), DIR/child.vhd (differencing, type 4) and
 DIR/expected.raw.  --self makes the child's locators name the child itself,
 --loop writes DIR/a.vhd and DIR/b.vhd, each differencing and naming the
-other.  The child's sector bitmaps mix child and parent sectors inside its
+other.  --small makes 64 KiB images with 4 KiB blocks (fuzzing seeds).
+The child's sector bitmaps mix child and parent sectors inside its
 blocks; unallocated child blocks read from the parent.
 """
 import os
@@ -113,8 +114,12 @@ def bitmap_from(present):
 
 
 def main():
+    global SIZE, BLOCK
     args = sys.argv[1:]
     out = args.pop(0)
+    if '--small' in args:
+        args.remove('--small')
+        SIZE, BLOCK = 64 * 1024, 4096
     opts = {'loc': 'w2ru,w2ku'}
     flags = set()
     while args:

@@ -5,12 +5,16 @@ with a sector bitmap block), together with the bytes the child must read as.
 
 usage: vhdx-diff.py DIR [--lss 512|4096] [--keys rel,abs,vol] [--bad-linkage]
                     [--self] [--loop] [--parent-name NAME] [--no-parent-flag]
-                    [--bad-locator]
+                    [--bad-locator] [--fuzz-seed]
 
 Writes DIR/parent.vhdx, DIR/child.vhdx and DIR/expected.raw (--loop writes
 DIR/a.vhdx and DIR/b.vhdx naming each other; --self makes the child name
 itself).  --lss 4096 gives 4 KiB logical and physical sectors, as Hyper-V
-creates by default.
+creates by default.  --fuzz-seed writes DIR/seed.vhdx instead: a child
+whose metadata items are packed into their table's first 4 KiB and whose
+one partially present block shares its offset with the sector bitmap
+block, so that it fits the compact input of tests/fuzz/fuzz-vhdx.c
+(tests/fuzz/vhdx-compact.py seed.vhdx OUT 4096).
 """
 import os
 import struct
@@ -76,7 +80,7 @@ def locator(keys):
 
 
 def write_image(path, lss, data_guid, blocks, parent_keys=None,
-                has_parent_flag=True):
+                has_parent_flag=True, fuzz_seed=False):
     """blocks: {index: (state, payload bytes or None, present-sector set)}."""
     chunk_ratio = (1 << 23) * lss // BLOCK
     log_off, bat_off, meta_off, data_off = MiB, 2 * MiB, 3 * MiB, 4 * MiB
@@ -116,7 +120,7 @@ def write_image(path, lss, data_guid, blocks, parent_keys=None,
     for g, val, flags in items:
         tab += g.bytes_le + struct.pack('<IIII', off, len(val), flags, 0)
         f[meta_off + off:meta_off + off + len(val)] = val
-        off += 4 * KiB
+        off += 512 if fuzz_seed else 4 * KiB
     f[meta_off:meta_off + len(tab)] = tab
 
     nblocks = SIZE // BLOCK
@@ -128,7 +132,10 @@ def write_image(path, lss, data_guid, blocks, parent_keys=None,
             continue
         state, payload, present = blocks[i]
         entry = state
-        if payload is not None:
+        if fuzz_seed:
+            entry |= pos
+            tail.append((pos, payload[:4 * KiB]))
+        elif payload is not None:
             entry |= pos
             tail.append((pos, payload))
             pos += BLOCK
@@ -140,7 +147,11 @@ def write_image(path, lss, data_guid, blocks, parent_keys=None,
             for s in present:
                 n = i * per + s
                 bitmap[n // 8] |= 1 << (n % 8)
-    if bitmap is not None:
+    if fuzz_seed:
+        struct.pack_into('<Q', f, bat_off + 8 * chunk_ratio, pos | 6)
+        tail[0] = (pos, bytes(bitmap[:4 * KiB]))
+        pos += 4 * KiB
+    elif bitmap is not None:
         struct.pack_into('<Q', f, bat_off + 8 * chunk_ratio, pos | 6)
         tail.append((pos, bytes(bitmap)))
         pos += MiB
@@ -208,6 +219,11 @@ def main():
                           '806e6f6e6963}\\VMs\\Disks\\' + target))
         return k
 
+    if 'fuzz-seed' in flags:
+        write_image(os.path.join(out, 'seed.vhdx'), 512, cguid,
+                    {0: cblocks[0]}, keys('parent.vhdx', pguid),
+                    fuzz_seed=True)
+        return
     if 'loop' in flags:
         write_image(os.path.join(out, 'a.vhdx'), lss, cguid, cblocks,
                     keys('b.vhdx', pguid))
