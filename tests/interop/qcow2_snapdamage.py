@@ -46,6 +46,8 @@ elif action == 'extra_too_large':
     wr(e + 36, struct.pack('>I', 2048))
 elif action == 'one_more_entry':
     wr(60, struct.pack('>I', nb + 1))
+elif action == 'too_many':
+    wr(60, struct.pack('>I', 70000))
 elif action == 'table_unaligned':
     wr(64, struct.pack('>Q', table + 1))
 elif action == 'table_past_end':

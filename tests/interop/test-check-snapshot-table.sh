@@ -31,12 +31,22 @@ check_both() { # IMG MODE...
 
 for d in l1_unaligned:0 l1_unaligned:1 l1_past_end:0 l1_too_large:1 \
     extra_too_large:0 extra_too_large:1 one_more_entry:0 table_unaligned:0 \
-    table_past_end:0; do
+    table_past_end:0 too_many:0; do
     cp base.qcow2 "${d%:*}.qcow2"
     python3 "$DAMAGE" "${d%:*}.qcow2" "${d%:*}" "${d#*:}" || fail "damage $d"
     modes=("" "-r leaks" "-r all" "--output=json -r all")
     # qemu-img's own repair of a table past the end fails half-way
-    [ "${d%:*}" = table_past_end ] && modes=("" "-r leaks")
+    # and of more than 65536 snapshots leaves a corrupt image (qimg's
+    # repair must leave a clean one)
+    case ${d%:*} in
+    table_past_end) modes=("" "-r leaks") ;;
+    too_many)
+        modes=("" "-r leaks")
+        cp too_many.qcow2 fixed.qcow2
+        "$QIMG" check -r all fixed.qcow2 >/dev/null 2>&1 ||
+            check_fail "too_many: check -r all exit $?"
+        qemu_check_clean fixed.qcow2 ;;
+    esac
     for m in "${modes[@]}"; do
         # shellcheck disable=SC2086
         check_both "${d%:*}.qcow2" $m

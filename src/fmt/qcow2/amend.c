@@ -147,7 +147,7 @@ static int upgrade(struct bdev *bs, struct amend_prog *p, struct err *err)
     struct qcow2_state *s = qcow2_st(bs);
     /* v3 snapshot entries carry the disk size: rewrite the table first. */
     amend_step(p, 0, 2);
-    int r = qcow2_snapshot_table_rewrite(bs, err);
+    int r = qcow2_snapshot_table_rewrite(bs, -1, err);
     amend_step(p, 1, 2);
     if (r < 0)
         return err_set(err, r, "Failed to update the snapshot table: %s",

@@ -1048,7 +1048,13 @@ static int check_snapshot_table(struct bdev *bs, struct check_result *res,
     }
     if (!bad || !(fix & CHECK_FIX_ERRORS))
         return 0;
-    int r = qcow2_snapshot_table_rewrite(bs, err);
+    /* Incomplete entries (often read from zeros past the table) say
+     * nothing about where the old table ends: free only what the leading
+     * complete entries span (the rest, if any, shows up as leaks). */
+    int trusted = 0;
+    while (trusted < s->nb_snapshots && !s->snapshots[trusted].incomplete)
+        trusted++;
+    int r = qcow2_snapshot_table_rewrite(bs, trusted, err);
     if (r < 0) {
         res->check_errors++;
         return r;

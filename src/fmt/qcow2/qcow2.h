@@ -440,7 +440,10 @@ int qcow2_snapshot_delete(struct bdev *bs, const char *id, const char *name,
                           struct err *err);
 /* Write the snapshot table again (new clusters, 24 bytes of extra data,
  * disk sizes filled in), as an upgrade to compat=1.1 needs. */
-int qcow2_snapshot_table_rewrite(struct bdev *bs, struct err *err);
+/* `old_trusted`: how many leading entries of the loaded table are sound;
+ * only the clusters they span are freed with the old table (-1: all). */
+int qcow2_snapshot_table_rewrite(struct bdev *bs, int old_trusted,
+                                 struct err *err);
 
 /* ---- amend.c ---- */
 

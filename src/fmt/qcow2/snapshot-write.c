@@ -76,13 +76,18 @@ static void encode_table(const struct qcow2_snapshot *list, int n,
 
 /* Write `list` as the new snapshot table and switch the header to it;
  * on success the state owns `list` and the old table is freed. */
-static int write_table(struct bdev *bs, struct qcow2_snapshot *list, int n,
-                       struct err *err)
+static int s_nb(struct bdev *bs)
+{
+    return qcow2_st(bs)->nb_snapshots;
+}
+
+static int write_table_freeing(struct bdev *bs, struct qcow2_snapshot *list,
+                               int n, int old_trusted, struct err *err)
 {
     struct qcow2_state *s = qcow2_st(bs);
     uint64_t bytes = table_bytes(list, n), off = 0;
     uint64_t old_off = s->h.snapshots_offset;
-    uint64_t old_bytes = table_bytes(s->snapshots, s->nb_snapshots);
+    uint64_t old_bytes = table_bytes(s->snapshots, old_trusted);
     int r;
 
     if (bytes > QCOW2_MAX_SNAPSHOT_TABLE_BYTES)
@@ -113,6 +118,11 @@ static int write_table(struct bdev *bs, struct qcow2_snapshot *list, int n,
         return r;
     s->h.nb_snapshots = (uint32_t)n;
     s->h.snapshots_offset = off;
+    /* Entries went out with at least the known extra fields; sizes
+     * computed later (check) must see the table as written. */
+    for (int i = 0; i < n; i++)
+        if (list[i].extra_size < SN_EXTRA_KNOWN)
+            list[i].extra_size = SN_EXTRA_KNOWN;
     /* The caller frees the old entries' strings it no longer uses. */
     free(s->snapshots);
     s->snapshots = list;
@@ -121,6 +131,12 @@ static int write_table(struct bdev *bs, struct qcow2_snapshot *list, int n,
         r = qcow2_free_clusters(bs, old_off,
                                 div_round_up(old_bytes, s->cluster_size), err);
     return r;
+}
+
+static int write_table(struct bdev *bs, struct qcow2_snapshot *list, int n,
+                       struct err *err)
+{
+    return write_table_freeing(bs, list, n, s_nb(bs), err);
 }
 
 /* ---- refcounts of everything an L1 table references ---- */
@@ -815,7 +831,8 @@ int qcow2_snapshot_delete(struct bdev *bs, const char *id, const char *name,
     return 0;
 }
 
-int qcow2_snapshot_table_rewrite(struct bdev *bs, struct err *err)
+int qcow2_snapshot_table_rewrite(struct bdev *bs, int old_trusted,
+                                 struct err *err)
 {
     struct qcow2_state *s = qcow2_st(bs);
     if (!s->nb_snapshots)
@@ -830,7 +847,9 @@ int qcow2_snapshot_table_rewrite(struct bdev *bs, struct err *err)
             list[i].disk_size = bs->size;
             list[i].has_disk_size = true;
         }
-    int r = write_table(bs, list, s->nb_snapshots, err);
+    if (old_trusted < 0 || old_trusted > s->nb_snapshots)
+        old_trusted = s->nb_snapshots;
+    int r = write_table_freeing(bs, list, s->nb_snapshots, old_trusted, err);
     if (r < 0 && s->snapshots != list)
         free(list);
     if (r >= 0)
