@@ -323,6 +323,8 @@ int qcow2_read(struct bdev *bs, uint64_t off, uint64_t len, void *buf,
                struct err *err)
 {
     struct qcow2_state *s = qcow2_st(bs);
+    if (s->dead)
+        return err_set(err, -ENOMEDIUM, "No medium found");
     return read_with_l1(bs, s->l1, s->l1_size, off, len, buf, err);
 }
 
@@ -582,7 +584,9 @@ static int write_data(struct bdev *bs, struct cplan *pl, int n,
         }
         uint64_t hstart = pl[i].host + (pl[i].ra - pl[i].guest);
         uint64_t total = pl[j - 1].rb - pl[i].ra;
-        r = qcow2_ensure_size(node, hstart + total, err);
+        r = s->data_file ? 0 : qcow2_check_overlap(bs, 0, hstart, total, err);
+        if (r >= 0)
+            r = qcow2_ensure_size(node, hstart + total, err);
         if (r < 0)
             break;
         if (!need_bounce) {
@@ -726,6 +730,8 @@ static int try_overwrite(struct bdev *bs, uint64_t off, uint64_t len,
     while (pos < off + len) {
         struct qcow2_map m;
         int r = qcow2_map(bs, s->l1, s->l1_size, pos, off + len - pos, &m, err);
+        if (r >= 0 && !s->data_file)
+            r = qcow2_check_overlap(bs, 0, m.host_off, m.len, err);
         if (r >= 0)
             r = bdev_pwrite(qcow2_data_node(bs), m.host_off, m.len,
                             buf + (pos - off), err);
@@ -740,6 +746,8 @@ static int try_overwrite(struct bdev *bs, uint64_t off, uint64_t len,
 static int check_writable(struct bdev *bs, struct err *err)
 {
     struct qcow2_state *s = qcow2_st(bs);
+    if (s->dead)
+        return err_set(err, -ENOMEDIUM, "No medium found");
     if (s->snapshot_loaded)
         return err_set(err, -EACCES, "Image is read-only");
     if (s->corrupt)

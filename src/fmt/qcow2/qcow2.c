@@ -47,10 +47,22 @@ int qcow2_write_header(struct bdev *bs, struct err *err)
 int qcow2_mark_corrupt(struct bdev *bs, const char *fmt, ...)
 {
     struct qcow2_state *s = qcow2_st(bs);
-    (void)fmt;
-    if (s->corrupt || bs->read_only || !(bs->flags & BDEV_O_RDWR))
+    bool fatal = !bs->read_only && (bs->flags & BDEV_O_RDWR);
+    if (s->signaled && (!fatal || s->corrupt))
+        return -EIO;
+    fprintf(stderr, fatal ? "qcow2: Marking image as corrupt: " :
+                            "qcow2: Image is corrupt: ");
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "; further %scorruption events will be suppressed\n",
+            fatal ? "" : "non-fatal ");
+    s->signaled = true;
+    if (!fatal || s->corrupt)
         return -EIO;
     s->corrupt = true;
+    s->dead = true;
     if (s->h.version >= 3) {
         uint8_t be[8];
         struct err e2 = ERR_INIT;

@@ -234,6 +234,8 @@ struct qcow2_state {
     uint64_t free_hint;         /* first cluster index that may be free */
     uint64_t free_byte_offset;  /* compressed allocation cursor, 0: none */
     bool corrupt;               /* marked corrupt: refuse metadata writes */
+    bool signaled;              /* a corruption message was printed */
+    bool dead;                  /* marked corrupt here: requests fail */
     bool snapshot_loaded;       /* reads come from a snapshot's L1 */
     uint8_t *cbuf, *cin;        /* last decompressed cluster, its input */
     uint64_t cbuf_entry;
@@ -256,7 +258,12 @@ static inline struct bdev *qcow2_data_node(struct bdev *bs)
 int qcow2_barrier(struct bdev *bs, struct err *err);
 /* Rewrite the header cluster from s->h / s->x (overlap-checked). */
 int qcow2_write_header(struct bdev *bs, struct err *err);
-/* Set the corrupt bit and refuse further writes; returns -EIO. */
+/* Report corruption on stderr as qemu does ("qcow2: Marking image as
+ * corrupt: <what>; further corruption events will be suppressed", or for
+ * an image not opened for writing "qcow2: Image is corrupt: ...; further
+ * non-fatal corruption events will be suppressed", once); a writable
+ * image gets the corrupt bit and fails every later request.  Returns
+ * -EIO. */
 int qcow2_mark_corrupt(struct bdev *bs, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

@@ -111,9 +111,7 @@ int qcow2_check_overlap(struct bdev *bs, unsigned ignore, uint64_t off,
         return 0;
     qcow2_mark_corrupt(bs, "Preventing invalid write on metadata "
                        "(overlaps with %s)", what);
-    return err_set(err, -EIO, "qcow2: Marking image as corrupt: Preventing "
-                   "invalid write on metadata (overlaps with %s); further "
-                   "corruption events will be suppressed", what);
+    return err_set(err, -EIO, "Input/output error");
 }
 
 int qcow2_refcount_load(struct bdev *bs, struct err *err)
