@@ -795,5 +795,18 @@ int bdev_bitmap_count(struct bdev *bs)
 
 bool bdev_supports_bitmaps(struct bdev *bs)
 {
-    return !strcmp(bs->drv->name, "qcow2");
+    /* qcow2 keeps persistent bitmaps from version 3 (compat 1.1) on. */
+    struct bdev_info info;
+    struct err err = ERR_INIT;
+    struct json_object *compat;
+    bool ok = true;
+    if (strcmp(bs->drv->name, "qcow2") || !bs->drv->get_info)
+        return false;
+    memset(&info, 0, sizeof(info));
+    if (bs->drv->get_info(bs, &info, &err) >= 0 && info.format_specific &&
+        json_object_object_get_ex(info.format_specific, "compat", &compat))
+        ok = strcmp(json_object_get_string(compat), "0.10") != 0;
+    if (info.format_specific)
+        json_object_put(info.format_specific);
+    return ok;
 }

@@ -162,6 +162,15 @@ int cli_add_object(const char *arg);
 /* -t / -T: parse a cache mode, printing qemu-img's error.  0 or -1. */
 int cli_parse_cache(const char *arg, enum cache_mode *out);
 
+/* ---- convert --bitmaps (convert-bitmaps.c) ---- */
+
+/* Refuse a source with bitmaps marked in use (inconsistent), unless
+ * `skip_broken`, with qemu-img's messages.  0 or -1 after printing. */
+int cli_convert_check_bitmaps(struct bdev *src, bool skip_broken);
+/* Copy every consistent persistent bitmap of `src` into `dst` (warning
+ * about each skipped one).  0 or -1 after printing. */
+int cli_convert_copy_bitmaps(struct bdev *src, struct bdev *dst);
+
 /* ---- Output helpers (output.c) ---- */
 
 /* Print a json-c value the way qemu-img pretty-prints JSON: 4-space

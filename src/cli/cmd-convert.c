@@ -291,6 +291,8 @@ static int run(struct convert *c, int nsrc, char **names)
             cli_error("Source lacks bitmap support");
             goto out;
         }
+        if (cli_convert_check_bitmaps(src[0], c->skip_broken) < 0)
+            goto out;
     }
 
     if (!c->skip_create) {
@@ -316,13 +318,6 @@ static int run(struct convert *c, int nsrc, char **names)
     if (c->bitmaps && !bdev_supports_bitmaps(dst)) {
         cli_error("Format driver '%s' does not support bitmaps",
                   bdev_format_name(dst));
-        goto out;
-    }
-    /* Copying bitmap contents needs the bitmap layer; with none in the
-     * source there is nothing to copy. */
-    if (c->bitmaps && bdev_bitmap_count(src[0]) > 0) {
-        cli_error("Copying persistent bitmaps (--bitmaps) is not supported "
-                  "yet");
         goto out;
     }
     if (c->compress && !bdev_can_compress(dst)) {
@@ -360,6 +355,8 @@ static int run(struct convert *c, int nsrc, char **names)
         cli_report(&err);
         goto out;
     }
+    if (c->bitmaps && cli_convert_copy_bitmaps(src[0], dst) < 0)
+        goto out;
     if (bdev_flush(dst, &err) < 0) {
         cli_report(&err);
         goto out;

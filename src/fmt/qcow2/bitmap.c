@@ -108,9 +108,10 @@ out:
 
 /* Load the directory and the bits of every bitmap.  With `live`, a
  * bitmap already in use (inconsistent) or disabled is not loaded but kept
- * as it is on disk; otherwise one in use is refused. */
+ * as it is on disk; with `skip_in_use` (a merge source) one in use is
+ * kept unloaded too; otherwise one in use is refused. */
 static int load_set(struct bdev *bs, struct bmset *set, bool live,
-                    struct err *err)
+                    bool skip_in_use, struct err *err)
 {
     struct qcow2_state *s = qcow2_st(bs);
     set->v = NULL;
@@ -159,7 +160,8 @@ static int load_set(struct bdev *bs, struct bmset *set, bool live,
         memcpy(b->name, p + 24 + b->extra_size, nlen);
         b->name[nlen] = 0;
         pos += esize;
-        if (live && (b->flags & (BME_IN_USE | BME_AUTO)) != BME_AUTO) {
+        if ((live && (b->flags & (BME_IN_USE | BME_AUTO)) != BME_AUTO) ||
+            (skip_in_use && (b->flags & BME_IN_USE))) {
             b->keep = true;
             continue;
         }
@@ -182,7 +184,7 @@ static int load_set(struct bdev *bs, struct bmset *set, bool live,
 
 static int load_all(struct bdev *bs, struct bmset *set, struct err *err)
 {
-    return load_set(bs, set, false, err);
+    return load_set(bs, set, false, false, err);
 }
 
 static struct bm *find(struct bmset *set, const char *name)
@@ -444,13 +446,16 @@ int qcow2_bitmap_apply(struct bdev *bs, const struct bitmap_action *acts,
                                 a->src_name);
                     break;
                 }
-                r = load_all(a->src, &other, err);
+                r = load_set(a->src, &other, false, true, err);
                 from = &other;
             }
             const struct bm *sb = r >= 0 ? find(from, a->src_name) : NULL;
             if (r >= 0 && !sb)
                 r = err_set(err, -ENOENT, "Dirty bitmap '%s' not found",
                             a->src_name);
+            else if (r >= 0 && sb->keep)
+                r = err_set(err, -EBUSY, "Bitmap '%s' is inconsistent and "
+                            "cannot be used", a->src_name);
             if (r >= 0) {
                 merge_bits(b, sb, min_u64(bs->size, a->src ? a->src->size
                                                            : bs->size));
@@ -491,7 +496,7 @@ int qcow2_bitmaps_live_load(struct bdev *bs, struct err *err)
     struct qcow2_bm_live *l = calloc(1, sizeof(*l));
     if (!l)
         return err_set(err, -ENOMEM, "Out of memory");
-    int r = load_set(bs, &l->set, true, err);
+    int r = load_set(bs, &l->set, true, false, err);
     bool tracked = false;
     for (int i = 0; r >= 0 && i < l->set.n; i++)
         tracked |= !l->set.v[i].keep;
