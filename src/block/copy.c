@@ -37,6 +37,7 @@ struct engine {
     uint64_t *src_base;         /* start of each source in the target */
     uint64_t *src_len;          /* rounded-up size of each source */
     uint64_t *src_align;        /* status runs are trimmed to this */
+    uint64_t src_off;           /* the window's start in src[0] */
     uint64_t cluster;           /* target cluster size (compression) */
     uint64_t buf_bytes;         /* largest request with data */
     uint64_t zero_align;        /* alignment of zero/data splits */
@@ -152,7 +153,8 @@ static int plan(struct engine *e, uint64_t *len)
     const struct copy_params *p = e->p;
     uint64_t pos = e->pos;
     int si = select_source(e, pos);
-    uint64_t soff = pos - e->src_base[si];
+    uint64_t woff = pos - e->src_base[si];     /* in the source's window */
+    uint64_t soff = woff + e->src_off;         /* in the source */
     uint64_t n = min_u64(e->total - pos, MAX_REQUEST);
     bool post_backing_zero = false;
 
@@ -166,9 +168,16 @@ static int plan(struct engine *e, uint64_t *len)
     if (e->status_end <= pos) {
         uint64_t count = 0;
         int f;
-        uint64_t q = min_u64(n, e->src_len[si] - soff);
+        uint64_t q = min_u64(n, e->src_len[si] - woff);
         for (;;) {
             struct err err = ERR_INIT;
+            if (e->src_off % SECTOR) {
+                /* Block status speaks in sectors: a window starting off a
+                 * sector boundary is simply read. */
+                f = BS_DATA;
+                count = q;
+                break;
+            }
             f = source_status(e, si, soff, q, &count, &err);
             if (f >= 0)
                 break;
@@ -186,7 +195,8 @@ static int plan(struct engine *e, uint64_t *len)
             }
             q = align_up(div_round_up(q, 4), SECTOR);
         }
-        n = align_up(count, SECTOR);
+        /* (A window may end off a sector boundary.) */
+        n = min_u64(align_up(count, SECTOR), e->total - pos);
         uint64_t tail = (soff + n) % e->src_align[si];
         if (n > tail)
             n -= tail;
@@ -224,8 +234,9 @@ static int read_span(struct engine *e, uint64_t pos, uint64_t len,
     while (len) {
         int si = select_source(e, pos);
         struct bdev *bs = e->p->src[si];
-        uint64_t soff = pos - e->src_base[si];
-        uint64_t n = min_u64(len, e->src_len[si] - soff);
+        uint64_t woff = pos - e->src_base[si];
+        uint64_t soff = woff + e->src_off;
+        uint64_t n = min_u64(len, e->src_len[si] - woff);
         if (single_until > pos)
             n = min_u64(n, SECTOR);
         uint64_t valid = soff < bs->size ? min_u64(n, bs->size - soff) : 0;
@@ -621,6 +632,9 @@ static int engine_init(struct engine *e, const struct copy_params *p,
                   (p->dst->file && p->dst->file->align > SECTOR));
     e->offload = p->copy_offload;
     int n = p->nsrc;
+    if (p->length && n != 1)
+        return err_set(err, -EINVAL, "A source window needs a single source");
+    e->src_off = p->length ? p->src_offset : 0;
     e->src_base = calloc((size_t)n, sizeof(uint64_t));
     e->src_len = calloc((size_t)n, sizeof(uint64_t));
     e->src_align = calloc((size_t)n, sizeof(uint64_t));
@@ -629,7 +643,7 @@ static int engine_init(struct engine *e, const struct copy_params *p,
     for (int i = 0; i < n; i++) {
         struct bdev *bs = p->src[i];
         e->src_base[i] = e->total;
-        e->src_len[i] = align_up(bs->size, SECTOR);
+        e->src_len[i] = p->length ? p->length : align_up(bs->size, SECTOR);
         e->total += e->src_len[i];
         uint64_t a = align_up(max_u64(bs->align, 1), SECTOR);
         uint64_t c = bdev_cluster_size(bs);

@@ -45,6 +45,11 @@ struct copy_params {
      * (bdev_copy_range) as they are, without zero detection; after the
      * first refusal, through memory as usual (as qemu-img does). */
     bool copy_offload;
+    /* A window of a single source (dd's skip= and count=): when
+     * `length` is non-zero, copy `length` bytes of src[0] from byte
+     * `src_offset` (any alignment) to offset 0 of the target; bytes past
+     * the end of the source read as zeros. */
+    uint64_t src_offset, length;
 
     /* Progress in percent (0..100) of the data to copy; called with the
      * engine's lock held, from any thread.  May be NULL. */

@@ -1,8 +1,8 @@
 /* dd: copy an image, or a part of it (bs=, count=, skip=), into a new
  * image, with qemu-img dd's operands, arithmetic and messages.  Like
  * qemu-img, every byte of the range is written: the output is fully
- * allocated.  Requests are batched into large reads and writes; the block
- * size only defines the units of count and skip. */
+ * allocated.  The copy engine (block/copy.h) moves the bytes in large
+ * requests; the block size only defines the units of count and skip. */
 #include "cli/cli.h"
 
 #include <limits.h>
@@ -18,8 +18,6 @@
 #define F_IF    04
 #define F_OF    010
 #define F_SKIP  020
-
-#define CHUNK (4u << 20)
 
 struct dd {
     unsigned flags;
@@ -64,38 +62,32 @@ static int operand(struct dd *d, const char *arg)
     return 0;
 }
 
+/* Copy [in_pos, size) of the source to the start of the target with the
+ * copy engine: no zero detection (every byte is written, as qemu-img dd
+ * writes each block it reads), writes in order. */
 static int copy(struct bdev *src, struct bdev *dst, uint64_t in_pos,
                 uint64_t size)
 {
     struct err err = ERR_INIT;
-    uint8_t *buf = aligned_alloc(4096, CHUNK);
-    uint64_t out_pos = 0;
-    int rc = 0;
-    if (!buf) {
-        cli_error("Out of memory");
+    struct bdev *srcs[1] = { src };
+    if (in_pos >= size)
+        return 0;
+    struct copy_params p = {
+        .src = srcs, .nsrc = 1, .dst = dst,
+        .sparse_bytes = 0,
+        .dst_backing_size = UINT64_MAX,
+        .workers = 8,
+        .src_offset = in_pos, .length = size - in_pos,
+    };
+    int r = copy_run(&p, &err);
+    if (r < 0) {
+        /* qemu-img dd names only the side that failed. */
+        bool wr = !strncmp(err.msg, "error while writing", 19);
+        cli_error("error while %s: %s", wr ? "writing to output image file"
+                  : "reading from input image file", strerror(-r));
         return -1;
     }
-    while (in_pos < size) {
-        uint64_t n = min_u64(CHUNK, size - in_pos);
-        int r = bdev_pread(src, in_pos, n, buf, &err);
-        if (r < 0) {
-            cli_error("error while reading from input image file: %s",
-                      strerror(-r));
-            rc = -1;
-            break;
-        }
-        in_pos += n;
-        r = bdev_pwrite(dst, out_pos, n, buf, &err);
-        if (r < 0) {
-            cli_error("error while writing to output image file: %s",
-                      strerror(-r));
-            rc = -1;
-            break;
-        }
-        out_pos += n;
-    }
-    free(buf);
-    return rc;
+    return 0;
 }
 
 int cmd_dd(int argc, char **argv)
