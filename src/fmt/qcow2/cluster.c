@@ -585,10 +585,9 @@ static int write_data(struct bdev *bs, struct cplan *pl, int n,
         uint64_t hstart = pl[i].host + (pl[i].ra - pl[i].guest);
         uint64_t total = pl[j - 1].rb - pl[i].ra;
         r = s->data_file ? 0 : qcow2_check_overlap(bs, 0, hstart, total, err);
-        if (r >= 0)
-            r = qcow2_ensure_size(node, hstart + total, err);
         if (r < 0)
             break;
+        /* The write itself extends the file to hstart + total. */
         if (!need_bounce) {
             r = bdev_pwrite(node, hstart, total, buf + (pl[i].ra - req_off), err);
         } else {
