@@ -625,9 +625,11 @@ static int engine_init(struct engine *e, const struct copy_params *p,
      * every offset to a fixed place, so its writes overlap even without
      * -W and the result is the same.  Requests are whole sectors, so
      * with sector alignment (no O_DIRECT bounce buffers) two of them
-     * never share a block that needs read-modify-write. */
+     * never share a block that needs read-modify-write.  Offloading (-C)
+     * stays in order: its first refusal, in qemu-img's request order,
+     * decides which requests are offloaded. */
     e->ordered = !p->out_of_order &&
-                 (!(p->dst->drv->caps & DRV_THREAD_SAFE) ||
+                 (p->copy_offload || !(p->dst->drv->caps & DRV_THREAD_SAFE) ||
                   p->dst->align > SECTOR ||
                   (p->dst->file && p->dst->file->align > SECTOR));
     e->offload = p->copy_offload;
