@@ -6,9 +6,7 @@
  * does not already read as zeros), data is read in large requests by a few
  * worker threads.  Each worker does one request from start to end (read,
  * zero scan, optional compression, write) without handing it to another
- * thread; writes reach the target in order unless `out_of_order` is set
- * or the target is thread-safe (raw, a protocol: there the order changes
- * nothing, so requests are written as soon as they are ready).
+ * thread; writes reach the target in order unless `out_of_order` is set.
  *
  * cli/ includes this header (it includes only bdev.h). */
 #ifndef QIMG_BLOCK_COPY_H
