@@ -18,11 +18,17 @@ printf 'end' | dd of=sp.raw bs=1 seek=$((12 * 1048576 + 1230)) conv=notrunc stat
 "$QEMU_IO" -c "write -P 0x22 1M 512k" -c "write -z 2M 64k" \
     -c "write -c -P 0x33 5M 64k" top.qcow2 >/dev/null
 
-# The vmdk descriptor holds a random CID (hex, unpadded): blank it.
+# The vmdk descriptor holds a random CID (hex, unpadded, so 1 to 8
+# digits): blank it, and pad the descriptor's end with as many NULs as
+# digits were removed so that everything after it stays in place.
 no_cid() { python3 -c '
 import re, sys
 d = open(sys.argv[1], "rb").read()
-sys.stdout.buffer.write(re.sub(rb"\nCID=[0-9a-f]+\n", b"\nCID=\n", d, count=1))' "$1"; }
+m = re.search(rb"\nCID=([0-9a-f]+)\n", d)
+k = len(m.group(1))
+end = d.index(b"\0", m.end())
+d = d[:m.start(1)] + d[m.end(1):end] + b"\0" * k + d[end:]
+sys.stdout.buffer.write(d)' "$1"; }
 
 mkdir -p r g
 n=0
