@@ -22,20 +22,22 @@ mk ovl l2-overlaps-l1
 io_same_as_qemu ovl -c "write -P 2 448k 4k" -c "write -P 3 0 4k" -c "read 0 4k" @IMG@
 io_same_as_qemu ovl -c "write -z 448k 4k" -c "read 0 4k" @IMG@
 io_same_as_qemu ovl -r -c "read 448k 4k" -c "read 0 4k" @IMG@
-# (qemu also returns the refused cluster's refcount to zero, qimg leaves
-# it allocated: only the messages and the corrupt bit are compared.)
+# The refused allocation is given back: the image afterwards is qemu's,
+# byte for byte (no leaked cluster).
 mk rbz refblock-zero
-cp rbz rbz.ref; cp rbz rbz.got
-ops=(-c "write -P 2 768k 4k" -c "write -P 3 900k 4k" -c "read 0 4k")
-"$QEMU_IO" "${ops[@]}" rbz.ref >ref.out 2>ref.err; echo $? >>ref.out
-"$QIMG_IO" "${ops[@]}" rbz.got >got.out 2>got.err; echo $? >>got.out
-normalise_io ref.out; normalise_io got.out
-cmp -s ref.out got.out && cmp -s ref.err got.err ||
-    check_fail "refblock overlap: $(cat got.out got.err) vs $(cat ref.out ref.err)"
-"$QEMU_IMG" info rbz.got | grep -q "corrupt: true" || check_fail "corrupt bit not set"
+io_same_as_qemu rbz -c "write -P 2 768k 4k" -c "write -P 3 900k 4k" -c "read 0 4k" @IMG@
+"$QEMU_IMG" info "$T/io-got.img" | grep -q "corrupt: true" || check_fail "corrupt bit not set"
 mk un l2-unaligned
 io_same_as_qemu un -c "read 0 4k" -c "read 0 4k" -c "read 64k 4k" @IMG@
 io_same_as_qemu un -r -c "read 0 4k" -c "read 0 4k" @IMG@
+# Writes through the unaligned data cluster: in place (qemu's "Data
+# cluster offset" report, with the guest offset the write enters it),
+# zero writes, discards (the cluster is not freed: "Cannot free unaligned
+# cluster", a leak as with qemu), compressed writes.
+for w in "write -P 2 1000 4k" "write -P 2 0 64k" "write -P 2 64k 128k" "write -P 3 60k 8k" \
+         "write -z 0 4k" "write -z 0 64k" "write -z -u 0 64k" "discard 0 64k" "write -c 0 64k"; do
+    io_same_as_qemu un -c "$w" -c "read 0 4k" -c "read 64k 4k" @IMG@
+done
 
 # An L1 entry pointing at an unaligned L2 table.
 rm -f l1u

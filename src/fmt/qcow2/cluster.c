@@ -463,8 +463,24 @@ static uint32_t sc_mask(const struct qcow2_state *s, uint64_t a, uint64_t b)
     return (uint32_t)m;
 }
 
+/* A cluster written in place (allocated, COPIED) must start on a cluster
+ * boundary; `guest` is where the write enters it. */
+static int check_inplace(struct bdev *bs, uint64_t e, uint64_t guest,
+                         struct err *err)
+{
+    struct qcow2_state *s = qcow2_st(bs);
+    enum qcow2_ctype t = qcow2_l2_classify(e, s->ext_l2, s->data_file != NULL);
+    uint64_t off = e & QCOW2_OFFSET_MASK;
+    if ((t != QCOW2_C_NORMAL && t != QCOW2_C_ZERO_ALLOC) ||
+        !(e & QCOW2_OFLAG_COPIED) || off % s->cluster_size == 0)
+        return 0;
+    qcow2_mark_corrupt(bs, "Data cluster offset %#" PRIx64 " unaligned "
+                       "(guest offset: %#" PRIx64 ")", off, guest);
+    return err_set(err, -EIO, "Input/output error");
+}
+
 static int plan_cluster(struct bdev *bs, struct slice *sl, uint64_t i,
-                        struct cplan *p)
+                        struct cplan *p, struct err *err)
 {
     struct qcow2_state *s = qcow2_st(bs);
     uint64_t cs = s->cluster_size;
@@ -472,6 +488,9 @@ static int plan_cluster(struct bdev *bs, struct slice *sl, uint64_t i,
     enum qcow2_ctype t = qcow2_l2_classify(e, s->ext_l2, s->data_file != NULL);
     uint64_t off = e & QCOW2_OFFSET_MASK;
     uint64_t ca = p->a - p->guest, cb = p->b - p->guest;
+    int r = check_inplace(bs, e, p->a, err);
+    if (r < 0)
+        return r;
 
     p->old_entry = e;
     p->ra = p->a;
@@ -480,7 +499,8 @@ static int plan_cluster(struct bdev *bs, struct slice *sl, uint64_t i,
         p->host = p->guest;
         p->new_entry = p->guest | QCOW2_OFLAG_COPIED;
         if (t == QCOW2_C_COMPRESSED)
-            return -EIO;
+            return err_set(err, -EIO, "qcow2: compressed cluster in an image "
+                           "with an external data file");
         if (t == QCOW2_C_NORMAL)
             p->host = off;
         p->new_entry = p->host | QCOW2_OFLAG_COPIED;
@@ -618,6 +638,7 @@ static int write_slice(struct bdev *bs, uint64_t off, uint64_t len,
     struct slice sl;
     uint64_t first = off / cs, last = (off + len - 1) / cs;
     int n = (int)(last - first + 1), nalloc = 0, r;
+    uint64_t data0 = 0;
     struct cplan *pl = calloc((size_t)n, sizeof(*pl));
     if (!pl)
         return err_set(err, -ENOMEM, "Out of memory");
@@ -631,11 +652,9 @@ static int write_slice(struct bdev *bs, uint64_t off, uint64_t len,
         p->guest = (first + (uint64_t)k) * cs;
         p->a = max_u64(off, p->guest);
         p->b = min_u64(off + len, p->guest + cs);
-        if (plan_cluster(bs, &sl, (first + (uint64_t)k) % s->l2_entries, p) < 0) {
-            r = err_set(err, -EIO, "qcow2: compressed cluster in an image "
-                        "with an external data file");
+        r = plan_cluster(bs, &sl, (first + (uint64_t)k) % s->l2_entries, p, err);
+        if (r < 0)
             goto out;
-        }
         nalloc += p->alloc;
         r = prepare_fill(bs, p, buf + (p->a - off), err);
         if (r < 0)
@@ -646,6 +665,7 @@ static int write_slice(struct bdev *bs, uint64_t off, uint64_t len,
         r = qcow2_alloc_clusters(bs, (uint64_t)nalloc, &host, err);
         if (r < 0)
             goto out;
+        data0 = host;
         for (int k = 0; k < n; k++)
             if (pl[k].alloc) {
                 pl[k].host = host;
@@ -656,8 +676,14 @@ static int write_slice(struct bdev *bs, uint64_t off, uint64_t len,
     /* New clusters are unreferenced until the L2 update below, so their
      * data and refcounts share the one flush that precedes it. */
     r = write_data(bs, pl, n, buf, off, err);
-    if (r < 0)
+    if (r < 0) {
+        /* Nothing references the new clusters yet: give them back. */
+        if (data0)
+            qcow2_release_unused(bs, data0, (uint64_t)nalloc);
+        if (sl.new_table)
+            qcow2_release_unused(bs, sl.l2_off, 1);
         goto out;
+    }
     bool changed = false;
     for (int k = 0; k < n; k++) {
         uint64_t i = (first + (uint64_t)k) % s->l2_entries;
@@ -692,6 +718,22 @@ out:
     return r;
 }
 
+/* check_inplace() for the cluster holding guest offset `pos`, as seen
+ * before a write decides how to reach it. */
+static int check_entry_at(struct bdev *bs, uint64_t pos, struct err *err)
+{
+    struct qcow2_state *s = qcow2_st(bs);
+    uint64_t cs = s->cluster_size, per_l1 = s->l2_entries * cs;
+    uint64_t l1_idx = pos / per_l1;
+    uint8_t *t;
+    if (l1_idx >= s->l1_size || !(s->l1[l1_idx] & QCOW2_OFFSET_MASK))
+        return 0;
+    int r = load_l2(bs, s->l1[l1_idx], (uint32_t)l1_idx, &t, err);
+    if (r < 0)
+        return r;
+    return check_inplace(bs, l2_get(s, t, (pos / cs) % s->l2_entries), pos, err);
+}
+
 /* The writable L2 table is only needed when a mapping changes; for plain
  * overwrites of allocated clusters skip the table copy entirely. */
 static int try_overwrite(struct bdev *bs, uint64_t off, uint64_t len,
@@ -704,7 +746,9 @@ static int try_overwrite(struct bdev *bs, uint64_t off, uint64_t len,
         return 0;
     while (pos < off + len) {
         struct qcow2_map m;
-        int r = qcow2_map(bs, s->l1, s->l1_size, pos, off + len - pos, &m, err);
+        int r = check_entry_at(bs, pos, err);
+        if (r >= 0)
+            r = qcow2_map(bs, s->l1, s->l1_size, pos, off + len - pos, &m, err);
         if (r < 0)
             return r;
         if (m.type != QCOW2_SC_NORMAL)
@@ -930,6 +974,12 @@ static int zero_partial(struct bdev *bs, uint64_t off, uint64_t len,
     uint64_t cs = s->cluster_size, g = align_down(off, cs);
     bool z;
     int r = reads_zero(bs, g, min_u64(cs, align_up(bs->size, 512) - g), &z, err);
+    if (r < 0 && s->dead) {
+        /* The lookup found the image corrupt: the zeros would go through
+         * an ordinary write, which a dead image refuses. */
+        err_clear(err);
+        return err_set(err, -ENOMEDIUM, "No medium found");
+    }
     if (r < 0)
         return r;
     if (z && s->h.version >= 3 && !s->data_raw)

@@ -44,18 +44,16 @@ int qcow2_write_header(struct bdev *bs, struct err *err)
     return r;
 }
 
-int qcow2_mark_corrupt(struct bdev *bs, const char *fmt, ...)
+static int report_corrupt(struct bdev *bs, bool want_fatal, const char *fmt,
+                          va_list ap)
 {
     struct qcow2_state *s = qcow2_st(bs);
-    bool fatal = !bs->read_only && (bs->flags & BDEV_O_RDWR);
+    bool fatal = want_fatal && !bs->read_only && (bs->flags & BDEV_O_RDWR);
     if (s->signaled && (!fatal || s->corrupt))
         return -EIO;
     fprintf(stderr, fatal ? "qcow2: Marking image as corrupt: " :
                             "qcow2: Image is corrupt: ");
-    va_list ap;
-    va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
-    va_end(ap);
     fprintf(stderr, "; further %scorruption events will be suppressed\n",
             fatal ? "" : "non-fatal ");
     s->signaled = true;
@@ -73,6 +71,24 @@ int qcow2_mark_corrupt(struct bdev *bs, const char *fmt, ...)
             bdev_flush(bs->file, &e2);
     }
     return -EIO;
+}
+
+int qcow2_mark_corrupt(struct bdev *bs, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int r = report_corrupt(bs, true, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+int qcow2_note_corrupt(struct bdev *bs, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int r = report_corrupt(bs, false, fmt, ap);
+    va_end(ap);
+    return r;
 }
 
 static int qcow2_probe(struct bdev *file, const uint8_t *buf, size_t len,

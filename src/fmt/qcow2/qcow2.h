@@ -236,6 +236,7 @@ struct qcow2_state {
     bool corrupt;               /* marked corrupt: refuse metadata writes */
     bool signaled;              /* a corruption message was printed */
     bool dead;                  /* marked corrupt here: requests fail */
+    bool releasing;             /* qcow2_release_unused() at work */
     bool snapshot_loaded;       /* reads come from a snapshot's L1 */
     uint8_t *cbuf, *cin;        /* last decompressed cluster, its input */
     uint64_t cbuf_entry;
@@ -265,6 +266,11 @@ int qcow2_write_header(struct bdev *bs, struct err *err);
  * image gets the corrupt bit and fails every later request.  Returns
  * -EIO. */
 int qcow2_mark_corrupt(struct bdev *bs, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* The same report for damage that does not stop the request (the
+ * "Image is corrupt: ..." form, no corrupt bit), as for a cluster that
+ * cannot be freed. */
+int qcow2_note_corrupt(struct bdev *bs, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* ---- refcount.c ---- */
@@ -298,6 +304,10 @@ int qcow2_alloc_bytes(struct bdev *bs, uint64_t len, uint64_t *off,
 /* Drop one reference on each of `n` clusters at host `off`. */
 int qcow2_free_clusters(struct bdev *bs, uint64_t off, uint64_t n,
                         struct err *err);
+/* Give back `n` clusters at `off` that an allocation took but a failed
+ * write left unreferenced, so that a refused write leaks nothing (also on
+ * an image the failure just marked corrupt).  Best effort. */
+void qcow2_release_unused(struct bdev *bs, uint64_t off, uint64_t n);
 /* Free what an L2 entry references (normal or compressed). */
 int qcow2_free_l2_entry(struct bdev *bs, uint64_t entry, struct err *err);
 /* Before writing metadata at [off, off+len): fail (and mark the image

@@ -74,6 +74,8 @@ int qcow2_check_overlap(struct bdev *bs, unsigned ignore, uint64_t off,
     uint64_t cs = s->cluster_size;
     const char *what = NULL;
 
+    if (s->releasing)
+        return 0;
     if (s->corrupt)
         return err_set(err, -EIO, "Image is corrupt; writes are refused");
     if (!(ignore & QCOW2_OL_HEADER) && off < cs && len)
@@ -482,6 +484,17 @@ int qcow2_free_clusters(struct bdev *bs, uint64_t off, uint64_t n,
     return qcow2_update_refcount(bs, off >> s->cluster_bits, n, -1, err);
 }
 
+void qcow2_release_unused(struct bdev *bs, uint64_t off, uint64_t n)
+{
+    struct qcow2_state *s = qcow2_st(bs);
+    struct err e2 = ERR_INIT;
+    /* Only the refcounts just raised are written back, so this may pass
+     * the overlap check even on an image just marked corrupt. */
+    s->releasing = true;
+    qcow2_free_clusters(bs, off, n, &e2);
+    s->releasing = false;
+}
+
 int qcow2_free_l2_entry(struct bdev *bs, uint64_t entry, struct err *err)
 {
     struct qcow2_state *s = qcow2_st(bs);
@@ -495,6 +508,11 @@ int qcow2_free_l2_entry(struct bdev *bs, uint64_t entry, struct err *err)
     uint64_t off = entry & QCOW2_OFFSET_MASK;
     if (!off || s->data_file)
         return 0;
+    if (off % s->cluster_size) {
+        /* Left allocated (a leak) rather than freeing a neighbour. */
+        qcow2_note_corrupt(bs, "Cannot free unaligned cluster %#" PRIx64, off);
+        return 0;
+    }
     return qcow2_free_clusters(bs, off, 1, err);
 }
 
