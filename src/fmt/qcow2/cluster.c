@@ -1080,6 +1080,10 @@ int qcow2_discard(struct bdev *bs, uint64_t off, uint64_t len,
     int r = check_writable(bs, err);
     if (r < 0)
         return r;
+    /* A v2 image has no zero flag: deallocating would show the backing
+     * file's data, so the (advisory) discard does nothing, as in qemu. */
+    if (s->h.version < 3 && bs->backing)
+        return 0;
     uint64_t end = off + len;
     uint64_t a = align_up(off, cs);
     uint64_t b = end == bs->size ? align_up(end, cs) : align_down(end, cs);

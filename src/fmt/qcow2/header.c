@@ -240,6 +240,13 @@ int qcow2_header_encode(struct qcow2_header *h, const struct qcow2_exts *x,
 {
     size_t need = h->version >= 3 ? h->header_length : QCOW2_V2_HEADER_LEN;
     size_t blen = backing_file ? strlen(backing_file) : 0;
+    /* The feature name table written is always the current one, and only
+     * with clusters over 4 KiB (as qemu does: small clusters keep their
+     * room for the backing file name); the table read from the image is
+     * used only to name unknown bits. */
+    uint32_t ft_len = 0;
+    const uint8_t *ft = h->version >= 3 && cs > 4096 ?
+                        qcow2_default_feature_table(&ft_len) : NULL;
     /* Size check before writing anything. */
     need += 8;  /* end marker */
     if (x->backing_fmt)
@@ -250,8 +257,8 @@ int qcow2_header_encode(struct qcow2_header *h, const struct qcow2_exts *x,
         need += 8 + 16;
     if (x->has_bitmaps)
         need += 8 + 24;
-    if (x->feature_table && h->version >= 3)
-        need += 8 + align_up(x->feature_table_len, 8);
+    if (ft)
+        need += 8 + align_up(ft_len, 8);
     for (int i = 0; i < x->nb_unknown; i++)
         need += 8 + align_up(x->unknown[i].len, 8);
     if (blen > QCOW2_MAX_BACKING_NAME)
@@ -298,9 +305,8 @@ int qcow2_header_encode(struct qcow2_header *h, const struct qcow2_exts *x,
         st_be64(c + 8, x->crypto_length);
         pos = put_ext(buf, pos, QCOW2_EXT_CRYPTO, c, 16);
     }
-    if (x->feature_table && h->version >= 3)
-        pos = put_ext(buf, pos, QCOW2_EXT_FEATURES, x->feature_table,
-                      x->feature_table_len);
+    if (ft)
+        pos = put_ext(buf, pos, QCOW2_EXT_FEATURES, ft, ft_len);
     if (x->has_bitmaps) {
         uint8_t b[24] = { 0 };
         st_be32(b, x->nb_bitmaps);
