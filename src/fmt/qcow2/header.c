@@ -314,7 +314,9 @@ int qcow2_header_encode(struct qcow2_header *h, const struct qcow2_exts *x,
         st_be64(b + 16, x->bitmap_dir_offset);
         pos = put_ext(buf, pos, QCOW2_EXT_BITMAPS, b, 24);
     }
-    for (int i = 0; i < x->nb_unknown; i++)
+    /* Last read first, as qemu writes them back (each rewrite reverses
+     * their order in the file). */
+    for (int i = x->nb_unknown - 1; i >= 0; i--)
         pos = put_ext(buf, pos, x->unknown[i].type, x->unknown[i].data,
                       x->unknown[i].len);
     pos += 8;  /* end marker: already zero */

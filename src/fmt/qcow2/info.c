@@ -130,10 +130,20 @@ int qcow2_get_info(struct bdev *bs, struct bdev_info *info, struct err *err)
         json_object_object_add(o, "bitmaps", bitmaps_json(bm, nbm));
     json_object_object_add(o, "refcount-bits",
                            json_object_new_int64(1ll << s->refcount_order));
-    if (s->h.crypt_method) {
+    if (s->h.crypt_method == QCOW2_CRYPT_LUKS) {
+        struct json_object *e = NULL;
+        int r = qcow2_luks_info(bs, &e, err);
+        if (r < 0) {
+            json_object_put(o);
+            for (int i = 0; i < nbm; i++)
+                free(bm[i].name);
+            free(bm);
+            return r;
+        }
+        json_object_object_add(o, "encrypt", e);
+    } else if (s->h.crypt_method) {
         struct json_object *e = json_object_new_object();
-        json_object_object_add(e, "format", json_object_new_string(
-            s->h.crypt_method == QCOW2_CRYPT_AES ? "aes" : "luks"));
+        json_object_object_add(e, "format", json_object_new_string("aes"));
         json_object_object_add(o, "encrypt", e);
     }
     if (s->h.incompat & QCOW2_INCOMPAT_DATA_FILE) {

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <json-c/json.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,7 +107,7 @@ static int read_cache_opts(struct bdev *bs, struct kvlist *opts,
                            struct err *err)
 {
     struct qcow2_state *s = qcow2_st(bs);
-    uint64_t l2 = 0, rc = 0, total = 0;
+    uint64_t l2 = 0, rc = 0, total = 0, entry = 0;
     bool has_l2 = kv_peek(opts, "l2-cache-size") != NULL;
     bool has_rc = kv_peek(opts, "refcount-cache-size") != NULL;
     bool has_total = kv_peek(opts, "cache-size") != NULL;
@@ -115,6 +116,9 @@ static int read_cache_opts(struct bdev *bs, struct kvlist *opts,
         r = kv_get_size(opts, "refcount-cache-size", 0, &rc, err);
     if (r >= 0)
         r = kv_get_size(opts, "cache-size", 0, &total, err);
+    /* Accepted and checked; tables are always cached whole here. */
+    if (r >= 0)
+        r = kv_get_size(opts, "l2-cache-entry-size", s->cluster_size, &entry, err);
     if (r < 0)
         return r;
     uint64_t max_l2 = div_round_up(bs->size, s->l2_entries) * s->l2_entry_size;
@@ -143,8 +147,64 @@ static int read_cache_opts(struct bdev *bs, struct kvlist *opts,
         if (!has_rc)
             rc = min_rc;
     }
+    if (entry < 512 || entry > s->cluster_size || (entry & (entry - 1)))
+        return err_set(err, -EINVAL, "L2 cache entry size must be a power of "
+                       "two between 512 and the cluster size (%" PRIu64 ")",
+                       s->cluster_size);
     *l2_bytes = l2;
     *rc_bytes = rc;
+    return 0;
+}
+
+/* Open options qemu accepts that change nothing here: their values are
+ * still checked as qemu checks them. */
+static int read_other_opts(struct bdev *bs, struct kvlist *opts,
+                           struct err *err)
+{
+    struct qcow2_state *s = qcow2_st(bs);
+    static const char *const bools[] = { "lazy-refcounts",
+        "pass-discard-request", "pass-discard-snapshot", "pass-discard-other",
+        "overlap-check.main-header", "overlap-check.active-l1",
+        "overlap-check.active-l2", "overlap-check.refcount-table",
+        "overlap-check.refcount-block", "overlap-check.snapshot-table",
+        "overlap-check.inactive-l1", "overlap-check.inactive-l2",
+        "overlap-check.bitmap-directory", NULL };
+    uint64_t interval = 0;
+    bool lazy = false, b;
+    int r = 0;
+    for (int i = 0; r >= 0 && bools[i]; i++)
+        r = kv_get_bool(opts, bools[i], false, i ? &b : &lazy, err);
+    /* qemu reads a negative number as its unsigned wrap-around. */
+    const char *ci = kv_peek(opts, "cache-clean-interval");
+    if (r >= 0 && ci && ci[0] == '-' && ci[1] >= '0' && ci[1] <= '9' &&
+        strspn(ci + 1, "0123456789") == strlen(ci + 1)) {
+        kv_get(opts, "cache-clean-interval");
+        interval = strspn(ci + 1, "0") == strlen(ci + 1) ? 0 : UINT64_MAX;
+    } else if (r >= 0) {
+        r = kv_get_u64(opts, "cache-clean-interval", 0, &interval, err);
+    }
+    if (r < 0)
+        return r;
+    if (interval > UINT32_MAX)
+        return err_set(err, -EINVAL, "Cache clean interval too big");
+    if (lazy && s->h.version < 3)
+        return err_set(err, -EINVAL, "Lazy refcounts require a qcow2 image "
+                       "with at least qemu 1.1 compatibility level");
+    static const char *const modes[] = { "none", "constant", "cached", "all" };
+    const char *v1 = kv_get(opts, "overlap-check");
+    const char *v2 = kv_get(opts, "overlap-check.template");
+    if (v1 && v2 && strcmp(v1, v2))
+        return err_set(err, -EINVAL, "Conflicting values for qcow2 options "
+                       "'overlap-check' ('%s') and 'overlap-check.template' "
+                       "('%s')", v1, v2);
+    const char *v = v1 ? v1 : v2;
+    bool ok = !v;
+    for (int i = 0; v && i < 4; i++)
+        ok |= strcmp(v, modes[i]) == 0;
+    if (!ok)
+        return err_set(err, -EINVAL, "Unsupported value '%s' for qcow2 option "
+                       "'overlap-check'. Allowed are any of the following: "
+                       "none, constant, cached, all", v);
     return 0;
 }
 
@@ -329,6 +389,14 @@ static int qcow2_open(struct bdev *bs, struct kvlist *opts, struct err *err)
                     "required for cipher");
         goto fail;
     }
+    if (s->h.crypt_method == QCOW2_CRYPT_LUKS) {
+        /* The LUKS header is checked at open, as qemu does. */
+        struct json_object *luks = NULL;
+        r = qcow2_luks_info(bs, &luks, err);
+        json_object_put(luks);
+        if (r < 0)
+            goto fail;
+    }
     if (s->h.backing_file_offset) {
         s->backing_name = malloc(s->h.backing_file_size + 1);
         if (!s->backing_name) {
@@ -351,12 +419,9 @@ static int qcow2_open(struct bdev *bs, struct kvlist *opts, struct err *err)
     r = read_cache_opts(bs, opts, &l2c, &rcc, err);
     if (r < 0)
         goto fail;
-    /* Options qemu accepts that change nothing here. */
-    static const char *const ignored[] = { "lazy-refcounts", "pass-discard-request",
-        "pass-discard-snapshot", "pass-discard-other", "overlap-check",
-        "cache-clean-interval", "discard-no-unref", NULL };
-    for (int i = 0; ignored[i]; i++)
-        kv_get(opts, ignored[i]);
+    r = read_other_opts(bs, opts, err);
+    if (r < 0)
+        goto fail;
     if (qcow2_cache_init(&s->l2_cache, (int)min_u64(l2c / s->cluster_size, 1 << 20),
                          s->cluster_size) < 0 ||
         qcow2_cache_init(&s->rb_cache, (int)min_u64(rcc / s->cluster_size, 1 << 20),

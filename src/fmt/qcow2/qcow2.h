@@ -439,6 +439,10 @@ int qcow2_truncate(struct bdev *bs, uint64_t size, bool shrink,
 /* ---- info.c ---- */
 
 int qcow2_get_info(struct bdev *bs, struct bdev_info *info, struct err *err);
+/* luks-info.c: the "encrypt" object of info for a LUKS-encrypted image,
+ * from its LUKS header (qemu-img's keys and order). */
+struct json_object;
+int qcow2_luks_info(struct bdev *bs, struct json_object **out, struct err *err);
 /* Before the first change to guest data: load the bitmaps that track
  * writes ("auto") and flag them in use on disk until they are stored
  * again on close (see bitmap.c). */
