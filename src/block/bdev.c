@@ -69,6 +69,7 @@ static void node_free(struct bdev *bs)
     free(bs->backing_file);
     free(bs->backing_fmt);
     free(bs->full_backing_filename);
+    free(bs->aio);
     kv_free(&bs->opts);
     pthread_rwlock_destroy(&bs->lock);
     free(bs);
@@ -112,7 +113,8 @@ static int take_cache_opts(struct kvlist *opts, enum cache_mode *cache,
 /* Open a protocol node (file). */
 static struct bdev *open_protocol(const char *drvname, const char *filename,
                                   struct kvlist *opts, int flags,
-                                  enum cache_mode cache, struct err *err)
+                                  enum cache_mode cache, const char *aio,
+                                  struct err *err)
 {
     const struct driver *drv = registry_find(drvname ? drvname : "file");
     if (!drv || drv->kind != DRV_PROTOCOL) {
@@ -134,6 +136,14 @@ static struct bdev *open_protocol(const char *drvname, const char *filename,
     bs->read_only = !(flags & BDEV_O_RDWR);
     if (opts)
         kv_copy(&bs->opts, opts);
+    /* The inherited aio mode, unless the node's options name one (as
+     * qemu's open flags give file nodes the default of their option). */
+    if (aio && !kv_peek(&bs->opts, "aio") &&
+        kv_set(&bs->opts, "aio", aio) < 0) {
+        node_free(bs);
+        err_set(err, -ENOMEM, "Out of memory");
+        return NULL;
+    }
     int r = drv->open(bs, &bs->opts, err);
     if (r < 0) {
         node_free(bs);
@@ -144,7 +154,8 @@ static struct bdev *open_protocol(const char *drvname, const char *filename,
 
 struct bdev *bdev_open_file(const char *filename, int flags, struct err *err)
 {
-    return open_protocol("file", filename, NULL, flags, CACHE_WRITEBACK, err);
+    return open_protocol("file", filename, NULL, flags, CACHE_WRITEBACK, NULL,
+                         err);
 }
 
 int64_t bdev_file_length(struct bdev *file)
@@ -190,9 +201,10 @@ int bdev_choose_backing(struct bdev *bs, char **names, int n, const char *fmt,
 }
 
 static struct bdev *open_image(struct kvlist *opts, const char *fmt, int flags,
-                               enum cache_mode cache, struct chain_seen *seen,
-                               char **warning, bool quiet_probe,
-                               const char *display, struct err *err);
+                               enum cache_mode cache, const char *aio,
+                               struct chain_seen *seen, char **warning,
+                               bool quiet_probe, const char *display,
+                               struct err *err);
 
 static int open_backing(struct bdev *bs, struct kvlist *bopts, int flags,
                         struct chain_seen *seen, struct err *err)
@@ -214,8 +226,10 @@ static int open_backing(struct bdev *bs, struct kvlist *bopts, int flags,
         goto out;
     int bflags = (flags & ~(BDEV_O_RDWR | BDEV_O_CHECK));
     const char *fmt = kv_peek(&o, "driver") ? NULL : bs->backing_fmt;
-    bs->backing = open_image(&o, fmt, bflags, bs->cache, seen, NULL, true,
-                             path, err);
+    /* The backing image inherits the cache mode (cache.direct and
+     * cache.no-flush) and the aio mode, as in qemu. */
+    bs->backing = open_image(&o, fmt, bflags, bs->cache, bs->aio, seen, NULL,
+                             true, path, err);
     if (!bs->backing) {
         r = err->code ? err->code : -EIO;
         err_prefix(err, "Could not open backing file: ");
@@ -264,9 +278,10 @@ static const struct driver *probe_format(struct bdev *file, struct err *err)
 }
 
 static struct bdev *open_image(struct kvlist *opts, const char *fmt, int flags,
-                               enum cache_mode cache, struct chain_seen *seen,
-                               char **warning, bool quiet_probe,
-                               const char *display, struct err *err)
+                               enum cache_mode cache, const char *aio,
+                               struct chain_seen *seen, char **warning,
+                               bool quiet_probe, const char *display,
+                               struct err *err)
 {
     struct kvlist fopts = KVLIST_INIT, bopts = KVLIST_INIT;
     struct bdev *file = NULL, *bs = NULL;
@@ -296,7 +311,7 @@ static struct bdev *open_image(struct kvlist *opts, const char *fmt, int flags,
         kv_del(opts, "driver");
         kv_del(opts, "filename");
         kv_del(opts, "file.filename");
-        bs = open_protocol(drv->name, fname, opts, flags, cache, err);
+        bs = open_protocol(drv->name, fname, opts, flags, cache, aio, err);
         free(fname);
         return bs;
     }
@@ -326,7 +341,7 @@ static struct bdev *open_image(struct kvlist *opts, const char *fmt, int flags,
     kv_del(&fopts, "driver");
     kv_del(&fopts, "filename");
     file = open_protocol(fdrv, ffn, &fopts, flags | BDEV_O_LOCK_LATER, cache,
-                         err);
+                         aio, err);
     free(fdrv);
     fdrv = NULL;
     free(ffn);
@@ -360,6 +375,14 @@ static struct bdev *open_image(struct kvlist *opts, const char *fmt, int flags,
     file = NULL;
     bs->flags = flags;
     bs->cache = cache;
+    if (aio && !(bs->aio = strdup(aio))) {
+        err_set(err, -ENOMEM, "Out of memory");
+        bdev_close(bs->file);
+        bs->file = NULL;
+        node_free(bs);
+        bs = NULL;
+        goto fail;
+    }
     bs->read_only = !(flags & BDEV_O_RDWR);
     bs->probed_raw = !name && !strcmp(drv->name, "raw");
     /* "driver" was consumed above; the node's options are the rest. */
@@ -439,8 +462,8 @@ struct bdev *bdev_open_opts(struct kvlist *opts, const struct bdev_open_args *a,
         kv_copy(&o, a->opts);
     if (warning)
         *warning = NULL;
-    struct bdev *bs = open_image(&o, a->fmt, a->flags, a->cache, &seen, warning,
-                                 a->quiet_probe, display, err);
+    struct bdev *bs = open_image(&o, a->fmt, a->flags, a->cache, a->aio, &seen,
+                                 warning, a->quiet_probe, display, err);
     chain_free(&seen);
     kv_free(&o);
     free(disp);
@@ -463,8 +486,8 @@ struct bdev *bdev_open(const char *filename, const struct bdev_open_args *a,
             kv_copy(&o, a->opts);
         if (warning)
             *warning = NULL;
-        bs = open_image(&o, a->fmt, a->flags, a->cache, &seen, warning,
-                        a->quiet_probe, filename, err);
+        bs = open_image(&o, a->fmt, a->flags, a->cache, a->aio, &seen,
+                        warning, a->quiet_probe, filename, err);
         chain_free(&seen);
     }
     kv_free(&o);

@@ -61,6 +61,9 @@ struct bdev {
     uint32_t align;             /* request alignment for read/write (>= 1) */
     int flags;                  /* BDEV_O_* */
     enum cache_mode cache;
+    char *aio;                  /* aio mode (-i/-n) that the file nodes of
+                                   this tree and its backing chain use
+                                   unless their options name one; NULL */
     bool probed_raw;            /* raw was guessed: protect block 0 */
     bool read_only;
 
@@ -80,6 +83,10 @@ struct bdev_open_args {
     enum cache_mode cache;
     struct kvlist *opts;        /* extra options: driver-level keys plus
                                    "file." and "backing." nested keys */
+    const char *aio;            /* default aio mode of every file node,
+                                   backing chain included (qemu-img's -i,
+                                   -n): "threads", "native", "io_uring";
+                                   a node's own "aio" option wins */
     bool quiet_probe;           /* do not warn when raw is guessed */
 };
 

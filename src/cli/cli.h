@@ -43,7 +43,7 @@ struct cli_open {
     bool no_io;             /* metadata only (info): BDEV_O_NO_IO */
     enum cache_mode cache;
     int extra_flags;        /* further BDEV_O_* bits (BDEV_O_CHECK) */
-    const char *aio;        /* file.aio for plain names (bench -i/-n) */
+    const char *aio;        /* bench -i/-n: aio mode of every file node */
 };
 
 /* Open an image as qemu-img's commands do, printing the probing warning

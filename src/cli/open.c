@@ -13,6 +13,7 @@ struct bdev *cli_open_image(const char *filename, const struct cli_open *o)
 
     a.fmt = o->fmt;
     a.cache = o->cache;
+    a.aio = o->aio;
     a.flags = (o->writable ? BDEV_O_RDWR : 0) |
               (o->force_share ? BDEV_O_SHARE : 0) |
               (o->no_backing ? BDEV_O_NO_BACKING : 0) |
@@ -31,12 +32,7 @@ struct bdev *cli_open_image(const char *filename, const struct cli_open *o)
         bs = bdev_open_opts(&opts, &a, &warning, &err);
         kv_free(&opts);
     } else {
-        if (o->aio) {
-            kv_set(&opts, "file.aio", o->aio);
-            a.opts = &opts;
-        }
         bs = bdev_open(filename, &a, &warning, &err);
-        kv_free(&opts);
     }
     if (!bs) {
         /* qemu-img warns when it probes, before a later failure */

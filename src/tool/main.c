@@ -157,6 +157,7 @@ static struct bdev *open_image(const char *filename, const char *fmt,
     a.fmt = fmt;
     a.flags = flags;
     a.cache = cache;
+    a.aio = aio;        /* -i/-k: every file node's aio mode */
     if (image_opts) {
         struct kvlist opts = KVLIST_INIT;
         if (kv_parse(&opts, filename, NULL, &err) < 0) {
@@ -166,14 +167,7 @@ static struct bdev *open_image(const char *filename, const char *fmt,
         bs = bdev_open_opts(&opts, &a, &warning, &err);
         kv_free(&opts);
     } else {
-        /* -i/-k: the file protocol's aio option */
-        struct kvlist extra = KVLIST_INIT;
-        if (aio) {
-            kv_set(&extra, "file.aio", aio);
-            a.opts = &extra;
-        }
         bs = bdev_open(filename, &a, &warning, &err);
-        kv_free(&extra);
     }
     if (!bs) {
         if (image_opts)
