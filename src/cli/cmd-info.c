@@ -199,7 +199,8 @@ static void print_snapshot_row(struct json_object *sn)
              (int)(secs / 60 % 60), (int)(secs % 60), (int)ms);
     if (json_object_object_get_ex(sn, "icount", &v))
         snprintf(icount, sizeof(icount), "%" PRId64, json_object_get_int64(v));
-    printf("%-9s %-16s %8s%20s%13s%11s\n", get_str(sn, "id"), get_str(sn, "name"),
+    const char *id = get_str(sn, "id"), *name = get_str(sn, "name");
+    printf("%-9s %-16s %8s%20s%13s%11s\n", id ? id : "", name ? name : "",
            size, date, clock, icount);
 }
 

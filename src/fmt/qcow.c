@@ -216,7 +216,7 @@ static int get_entry(struct bdev *bs, uint64_t off, uint64_t *entry,
     struct qcow *s = bs->priv;
     uint64_t l1_idx = off >> (s->l2_bits + s->cluster_bits);
     uint64_t l2_idx = (off >> s->cluster_bits) & (s->l2_entries - 1);
-    uint64_t *l2;
+    uint64_t *l2 = NULL;
     *entry = 0;
     if (l1_idx >= s->l1_entries || !s->l1[l1_idx])
         return 0;
@@ -347,7 +347,7 @@ static int set_entry(struct bdev *bs, uint64_t off, uint64_t value,
     struct qcow *s = bs->priv;
     uint64_t l1_idx = off >> (s->l2_bits + s->cluster_bits);
     uint64_t l2_idx = (off >> s->cluster_bits) & (s->l2_entries - 1);
-    uint64_t *l2;
+    uint64_t *l2 = NULL;
     uint8_t be[8];
     int r = get_l2(bs, s->l1[l1_idx], &l2, err);
     if (r < 0)

@@ -252,7 +252,7 @@ int vmdk_sparse_lookup(struct vmdk_extent *e, uint64_t off, uint64_t *host,
 {
     uint64_t grain = off / e->grain_bytes;
     uint64_t idx = grain / e->gtes_per_gt;
-    uint32_t *gt;
+    uint32_t *gt = NULL;
     if (e->type == EXT_SESPARSE)
         return vmdk_sesparse_lookup(e, off, host, err);
     *host = 0;
@@ -373,7 +373,7 @@ int vmdk_sparse_set_gte(struct vmdk_extent *e, uint64_t off, uint32_t val,
     uint64_t grain = off / e->grain_bytes;
     uint32_t idx = (uint32_t)(grain / e->gtes_per_gt);
     uint32_t slot = (uint32_t)(grain % e->gtes_per_gt);
-    uint32_t *gt;
+    uint32_t *gt = NULL;
     int r;
     if (idx >= e->gd_entries)
         return err_set(err, -EIO, "Grain beyond the grain directory");

@@ -66,7 +66,7 @@ static int open_desc_extent(struct bdev *bs, struct vmdk *s,
                             const struct vmdk_desc_extent *x, uint64_t start,
                             struct err *err)
 {
-    struct vmdk_extent *e;
+    struct vmdk_extent *e = NULL;
     int r = add_extent(s, &e, err);
     if (r < 0)
         return r;
@@ -164,7 +164,7 @@ static int open_descriptor_file(struct bdev *bs, struct vmdk *s,
 
 static int open_sparse_file(struct bdev *bs, struct vmdk *s, struct err *err)
 {
-    struct vmdk_extent *e;
+    struct vmdk_extent *e = NULL;
     uint64_t cap;
     int r = add_extent(s, &e, err);
     if (r < 0)
@@ -189,7 +189,7 @@ static int open_sparse_file(struct bdev *bs, struct vmdk *s, struct err *err)
     } else if (e->type == EXT_COWD && bs->file->size > VMDK_SECTOR) {
         /* VMware 3 images keep their content IDs as text in the second
          * sector; read them, but never write there (tables may follow). */
-        char *t;
+        char *t = NULL;
         r = read_text(bs->file, VMDK_SECTOR,
                       min_u64(20 * VMDK_SECTOR, bs->file->size - VMDK_SECTOR),
                       &t, err);
