@@ -520,10 +520,10 @@ static int vdi_truncate(struct bdev *bs, uint64_t size, bool shrink,
     struct vdi *s = bs->priv;
     (void)shrink;
     if (prealloc != PREALLOC_OFF)
-        return err_set(err, -ENOTSUP, "Preallocation mode not supported for "
-                       "vdi");
+        return err_set(err, -ENOTSUP, "Image format driver does not support resize");
+    /* qemu-img's refusal of every vdi resize, for the part qimg refuses */
     if (size < s->disk_size)
-        return err_set(err, -ENOTSUP, "Shrinking VDI images is not supported");
+        return err_set(err, -ENOTSUP, "Image format driver does not support resize");
     if (size % VDI_SECTOR)
         return err_set(err, -EINVAL, "Image size must be a multiple of 512 "
                        "bytes");

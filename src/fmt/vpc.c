@@ -938,12 +938,13 @@ static int vpc_truncate(struct bdev *bs, uint64_t size, bool shrink,
     uint8_t heads, secs;
     uint64_t vsize;
     int r;
-    (void)prealloc;
+    (void)shrink;
 
-    if (size < bs->size && !shrink)
-        return err_set(err, -ENOTSUP, "Shrinking vpc images is not supported");
+    if (prealloc != PREALLOC_OFF)
+        return err_set(err, -ENOTSUP, "Image format driver does not support resize");
+    /* qemu-img's refusal of every vpc resize, for the part qimg refuses */
     if (size < bs->size)
-        return err_set(err, -ENOTSUP, "Shrinking vpc images is not supported");
+        return err_set(err, -ENOTSUP, "Image format driver does not support resize");
     bool force = !vhd_sized_by_chs(s->footer);
     r = vhd_rounded_size(size, force, &cyls, &heads, &secs, &vsize, err);
     if (r < 0)

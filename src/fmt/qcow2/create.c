@@ -4,6 +4,7 @@
  * layout (header, refcount table, one refcount block, L1 table), and
  * preallocation; `measure` computes qemu-img's sizes for qcow2 targets. */
 #include "fmt/qcow2/qcow2.h"
+#include "block/copy.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -421,7 +422,8 @@ int qcow2_measure(struct kvlist *opts, struct bdev *in, uint64_t size,
             uint64_t off = 0, ssize = in->size;
             while (off < ssize) {
                 struct bstatus st;
-                r = bdev_block_status_chain(in, NULL, off, ssize - off, &st, err);
+                /* completed as qemu-img's (holes in a flat file are zero) */
+                r = bdev_status_above(in, off, ssize - off, &st, err);
                 if (r < 0)
                     return r;
                 uint64_t pnum = st.len;

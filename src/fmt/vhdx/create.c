@@ -1,6 +1,6 @@
 /* vhdx image creation in qemu-img's layout: file identifier, two headers,
  * two region tables, the log at 1 MiB, the BAT, then the metadata region;
- * fixed images get every payload block allocated after the metadata. */
+ * fixed images get every payload block allocated from 5 MiB past the BAT. */
 #include "fmt/vhdx/vhdx.h"
 
 #include <errno.h>
@@ -60,7 +60,9 @@ static int write_layout(struct bdev *f, uint64_t size, uint64_t block_size,
     uint64_t bat_len = align_up(s.bat_entries * 8, MiB);
     uint64_t meta_off = bat_off + bat_len;
     uint64_t meta_len = MiB;
-    uint64_t data_off = meta_off + meta_len;
+    /* Payload starts 5 MiB past the BAT, where qemu-img puts it (room for
+     * the metadata region to grow): empty images have qemu-img's size. */
+    uint64_t data_off = bat_off + bat_len + 5 * MiB;
 
     /* File type identifier. */
     uint8_t *buf = calloc(1, 64 * KiB);

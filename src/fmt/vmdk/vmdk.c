@@ -672,19 +672,20 @@ static int vmdk_truncate(struct bdev *bs, uint64_t size, bool shrink,
                          enum prealloc prealloc, struct err *err)
 {
     struct vmdk *s = bs->priv;
-    (void)prealloc;
     (void)shrink;
+    if (prealloc != PREALLOC_OFF)
+        return err_set(err, -ENOTSUP, "Image format driver does not support resize");
+    /* What qimg cannot resize gets qemu-img's refusal, which covers every
+     * vmdk resize. */
     if (size < bs->size)
-        return err_set(err, -ENOTSUP, "Shrinking vmdk images is not supported");
+        return err_set(err, -ENOTSUP, "Image format driver does not support resize");
     if (size % VMDK_SECTOR)
         return err_set(err, -EINVAL, "Size must be a multiple of 512");
     if (s->n_ext != 1)
-        return err_set(err, -ENOTSUP, "Resizing vmdk images with several "
-                       "extents is not supported");
+        return err_set(err, -ENOTSUP, "Image format driver does not support resize");
     struct vmdk_extent *e = &s->ext[0];
     if (e->stream || e->compressed || e->type == EXT_COWD || e->type == EXT_ZERO)
-        return err_set(err, -ENOTSUP, "Resizing this vmdk subformat is not "
-                       "supported");
+        return err_set(err, -ENOTSUP, "Image format driver does not support resize");
     int r;
     if (e->type == EXT_SPARSE) {
         uint64_t span = (uint64_t)e->gtes_per_gt * e->grain_bytes;
