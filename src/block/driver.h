@@ -95,6 +95,13 @@ struct driver {
      * back to reading and writing. */
     int (*copy_range)(struct bdev *src, uint64_t soff, struct bdev *dst,
                       uint64_t doff, uint64_t len, struct err *err);
+    /* Formats: write [doff, doff+len) of this node with [soff, soff+len)
+     * of `src`, copied by bdev_copy_range() into the host ranges the
+     * write maps to (io.c has checked ranges and writability, and that
+     * the source maps onto file nodes).  On failure nothing new stays
+     * allocated, and the caller falls back to reading and writing. */
+    int (*copy_range_to)(struct bdev *dst, uint64_t doff, struct bdev *src,
+                         uint64_t soff, uint64_t len, struct err *err);
 
     /* Status of a prefix of [off, off+len) in this node only. */
     int (*block_status)(struct bdev *bs, uint64_t off, uint64_t len,

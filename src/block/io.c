@@ -278,7 +278,8 @@ int bdev_discard(struct bdev *bs, uint64_t off, uint64_t len, struct err *err)
  * run of another format maps too where its block status says the data is
  * stored as it is at host_off (BS_OFFSET_VALID is set only for plain
  * clusters, never compressed or encrypted ones) and reads as that data
- * (not a zero cluster over preallocated space). */
+ * (not a zero cluster over preallocated space), or where it leaves the
+ * run to a backing image that maps it. */
 static struct bdev *map_run(struct bdev *bs, uint64_t off, uint64_t len,
                             bool any, uint64_t *host_off, uint64_t *run)
 {
@@ -292,8 +293,16 @@ static struct bdev *map_run(struct bdev *bs, uint64_t off, uint64_t len,
         return NULL;
     struct bstatus st;
     struct err err = ERR_INIT;
-    if (bdev_block_status(bs, off, len, &st, &err) < 0 ||
-        !(st.flags & BS_OFFSET_VALID) || !st.file ||
+    if (bdev_block_status(bs, off, len, &st, &err) < 0)
+        return NULL;
+    /* A source range this layer leaves to its backing image is that
+     * image's data (what reading the source returns there). */
+    if (any && !raw && !(st.flags & (BS_DATA | BS_ZERO | BS_ALLOCATED)) &&
+        bs->backing && off < bs->backing->size)
+        return map_run(bs->backing, off,
+                       min_u64(st.len, bs->backing->size - off), any,
+                       host_off, run);
+    if (!(st.flags & BS_OFFSET_VALID) || !st.file ||
         st.file->drv->kind != DRV_PROTOCOL)
         return NULL;
     if (!raw) {
@@ -315,6 +324,28 @@ int bdev_copy_range(struct bdev *src, uint64_t soff, struct bdev *dst,
         r = check_range(dst, doff, len, err);
     if (r < 0 || len == 0)
         return r;
+    if (dst->drv->copy_range_to) {
+        /* A format that allocates: only when every byte of the source
+         * range can be offloaded, so that a refusal that can be foreseen
+         * costs no allocation. */
+        uint64_t pos = soff, left = len;
+        while (left) {
+            uint64_t shost, n;
+            struct bdev *sf = map_run(src, pos, left, true, &shost, &n);
+            if (!sf || !sf->drv->copy_range || !n)
+                return err_set(err, -ENOTSUP,
+                               "Copy offloading is not supported");
+            pos += n;
+            left -= n;
+        }
+        node_lock(dst);
+        r = dst->drv->copy_range_to(dst, doff, src, soff, len, err);
+        node_unlock(dst);
+        if (r >= 0 && (dst->cache == CACHE_WRITETHROUGH ||
+                       dst->cache == CACHE_DIRECTSYNC) && dst->drv->flush)
+            r = bdev_flush(dst, err);
+        return r < 0 ? r : 0;
+    }
     uint64_t dhost, drun;
     struct bdev *df = map_run(dst, doff, len, false, &dhost, &drun);
     if (!df || check_writable(df, err) < 0)

@@ -72,7 +72,8 @@ maps_equal ref-n.raw got-n.raw "-C -n"
 "$QIMG" convert -C -n -f raw --target-image-opts s.raw \
     driver=raw,file.filename=got-off.raw,offset=1M,size=4M || check_fail "-C into raw with offset"
 cmp -s ref-off.raw got-off.raw || check_fail "-C into raw with offset: data differs"
-# Non-raw targets copy through memory; contents as qemu-img's.
+# Other targets: contents as qemu-img's (qcow2 in detail:
+# test-convert-offload-qcow2.sh; vmdk goes through memory).
 for fmt in qcow2 vmdk; do
     rm -f ref.$fmt got.$fmt
     "$QEMU_IMG" convert -C -f raw -O $fmt s.raw ref.$fmt

@@ -442,6 +442,26 @@ static void slice_end(struct slice *sl)
     sl->t = NULL;
 }
 
+/* Where the bytes of a write come from: a buffer, or (convert -C) a
+ * range of another node that the kernel copies into the host clusters
+ * with bdev_copy_range(). */
+struct wsrc {
+    const uint8_t *buf;     /* the request's bytes, or NULL */
+    struct bdev *node;      /* otherwise: the source node ... */
+    uint64_t off;           /* ... and its offset of the request's start */
+};
+
+/* Store the request bytes [g, g+len) at host offset `host` of `node`. */
+static int wsrc_store(const struct wsrc *w, uint64_t req_off, uint64_t g,
+                      uint64_t len, struct bdev *node, uint64_t host,
+                      struct err *err)
+{
+    if (w->buf)
+        return bdev_pwrite(node, host, len, w->buf + (g - req_off), err);
+    return bdev_copy_range(w->node, w->off + (g - req_off), node, host, len,
+                           err);
+}
+
 /* Plan for one cluster of a write. */
 struct cplan {
     uint64_t guest;         /* guest cluster offset */
@@ -553,8 +573,10 @@ static int plan_cluster(struct bdev *bs, struct slice *sl, uint64_t i,
 }
 
 /* Fill p->fill with the current content of the region around the
- * request bytes, then copy the request bytes in. */
-static int prepare_fill(struct bdev *bs, struct cplan *p, const uint8_t *src,
+ * request bytes, then copy the request bytes in (a copied source's are
+ * copied to the host directly: write_data). */
+static int prepare_fill(struct bdev *bs, struct cplan *p,
+                        const struct wsrc *w, uint64_t req_off,
                         struct err *err)
 {
     struct qcow2_state *s = qcow2_st(bs);
@@ -579,15 +601,18 @@ static int prepare_fill(struct bdev *bs, struct cplan *p, const uint8_t *src,
         if (end < p->rb)
             memset(p->fill + (end - p->guest), 0, p->rb - end);
     }
-    if (r >= 0)
-        memcpy(p->fill + (p->a - p->guest), src, p->b - p->a);
+    if (r >= 0 && w->buf)
+        memcpy(p->fill + (p->a - p->guest), w->buf + (p->a - req_off),
+               p->b - p->a);
     return r;
 }
 
 /* Write the data of clusters [first, last) as few host writes as
- * possible. */
+ * possible.  A copied source is copied in runs of whole clusters; in a
+ * cluster that must be filled around the request, the request bytes are
+ * copied and the rest written from memory, as qemu does. */
 static int write_data(struct bdev *bs, struct cplan *pl, int n,
-                      const uint8_t *buf, uint64_t req_off, struct err *err)
+                      const struct wsrc *w, uint64_t req_off, struct err *err)
 {
     struct qcow2_state *s = qcow2_st(bs);
     struct bdev *node = qcow2_data_node(bs);
@@ -598,7 +623,8 @@ static int write_data(struct bdev *bs, struct cplan *pl, int n,
         bool need_bounce = pl[i].fill != NULL;
         while (j < n && pl[j].host == pl[j - 1].host + cs &&
                pl[j - 1].rb == pl[j - 1].guest + cs &&
-               pl[j].ra == pl[j].guest) {
+               pl[j].ra == pl[j].guest &&
+               (w->buf || (!pl[i].fill && !pl[j].fill))) {
             need_bounce |= pl[j].fill != NULL;
             j++;
         }
@@ -609,7 +635,20 @@ static int write_data(struct bdev *bs, struct cplan *pl, int n,
             break;
         /* The write itself extends the file to hstart + total. */
         if (!need_bounce) {
-            r = bdev_pwrite(node, hstart, total, buf + (pl[i].ra - req_off), err);
+            r = wsrc_store(w, req_off, pl[i].ra, total, node, hstart, err);
+        } else if (!w->buf) {
+            /* one cluster (see the loop above) */
+            const struct cplan *p = &pl[i];
+            uint64_t h = p->host - p->guest;    /* host = guest + h */
+            if (p->ra < p->a)
+                r = bdev_pwrite(node, h + p->ra, p->a - p->ra,
+                                p->fill + (p->ra - p->guest), err);
+            if (r >= 0)
+                r = wsrc_store(w, req_off, p->a, p->b - p->a, node,
+                               h + p->a, err);
+            if (r >= 0 && p->b < p->rb)
+                r = bdev_pwrite(node, h + p->b, p->rb - p->b,
+                                p->fill + (p->b - p->guest), err);
         } else {
             uint8_t *b = malloc(total);
             if (!b)
@@ -618,7 +657,7 @@ static int write_data(struct bdev *bs, struct cplan *pl, int n,
                 uint64_t len = pl[k].rb - pl[k].ra;
                 const uint8_t *src = pl[k].fill ?
                     pl[k].fill + (pl[k].ra - pl[k].guest) :
-                    buf + (pl[k].ra - req_off);
+                    w->buf + (pl[k].ra - req_off);
                 memcpy(b + (pl[k].ra - pl[i].ra), src, len);
             }
             r = bdev_pwrite(node, hstart, total, b, err);
@@ -630,7 +669,7 @@ static int write_data(struct bdev *bs, struct cplan *pl, int n,
 }
 
 static int write_slice(struct bdev *bs, uint64_t off, uint64_t len,
-                       const uint8_t *buf, struct err *err)
+                       const struct wsrc *w, struct err *err)
 {
     struct qcow2_state *s = qcow2_st(bs);
     uint64_t cs = s->cluster_size;
@@ -656,7 +695,7 @@ static int write_slice(struct bdev *bs, uint64_t off, uint64_t len,
         if (r < 0)
             goto out;
         nalloc += p->alloc;
-        r = prepare_fill(bs, p, buf + (p->a - off), err);
+        r = prepare_fill(bs, p, w, off, err);
         if (r < 0)
             goto out;
     }
@@ -675,9 +714,10 @@ static int write_slice(struct bdev *bs, uint64_t off, uint64_t len,
     }
     /* New clusters are unreferenced until the L2 update below, so their
      * data and refcounts share the one flush that precedes it. */
-    r = write_data(bs, pl, n, buf, off, err);
+    r = write_data(bs, pl, n, w, off, err);
     if (r < 0) {
-        /* Nothing references the new clusters yet: give them back. */
+        /* Nothing references the new clusters yet: give them back (a
+         * refused copy is then retried through memory by the caller). */
         if (data0)
             qcow2_release_unused(bs, data0, (uint64_t)nalloc);
         if (sl.new_table)
@@ -737,7 +777,7 @@ static int check_entry_at(struct bdev *bs, uint64_t pos, struct err *err)
 /* The writable L2 table is only needed when a mapping changes; for plain
  * overwrites of allocated clusters skip the table copy entirely. */
 static int try_overwrite(struct bdev *bs, uint64_t off, uint64_t len,
-                         const uint8_t *buf, bool *done, struct err *err)
+                         const struct wsrc *w, bool *done, struct err *err)
 {
     struct qcow2_state *s = qcow2_st(bs);
     uint64_t pos = off;
@@ -776,8 +816,8 @@ static int try_overwrite(struct bdev *bs, uint64_t off, uint64_t len,
         if (r >= 0 && !s->data_file)
             r = qcow2_check_overlap(bs, 0, m.host_off, m.len, err);
         if (r >= 0)
-            r = bdev_pwrite(qcow2_data_node(bs), m.host_off, m.len,
-                            buf + (pos - off), err);
+            r = wsrc_store(w, off, pos, m.len, qcow2_data_node(bs),
+                           m.host_off, err);
         if (r < 0)
             return r;
         pos += m.len;
@@ -798,11 +838,10 @@ static int check_writable(struct bdev *bs, struct err *err)
     return qcow2_bitmaps_mark_in_use(bs, err);
 }
 
-int qcow2_write(struct bdev *bs, uint64_t off, uint64_t len, const void *vbuf,
-                struct err *err)
+static int write_from(struct bdev *bs, uint64_t off, uint64_t len,
+                      struct wsrc *w, struct err *err)
 {
     struct qcow2_state *s = qcow2_st(bs);
-    const uint8_t *buf = vbuf;
     uint64_t per_l1 = s->l2_entries * s->cluster_size;
     bool done;
     int r = check_writable(bs, err);
@@ -812,19 +851,36 @@ int qcow2_write(struct bdev *bs, uint64_t off, uint64_t len, const void *vbuf,
         return err_set(err, -ENOTSUP, "qcow2: encrypted images are not "
                        "supported yet");
     s->cbuf_valid = false;
-    r = try_overwrite(bs, off, len, buf, &done, err);
+    r = try_overwrite(bs, off, len, w, &done, err);
     if (r < 0 || done)
         return r;
     while (len) {
         uint64_t n = min_u64(len, per_l1 - off % per_l1);
-        r = write_slice(bs, off, n, buf, err);
+        r = write_slice(bs, off, n, w, err);
         if (r < 0)
             return r;
         off += n;
         len -= n;
-        buf += n;
+        if (w->buf)
+            w->buf += n;
+        else
+            w->off += n;
     }
     return 0;
+}
+
+int qcow2_write(struct bdev *bs, uint64_t off, uint64_t len, const void *buf,
+                struct err *err)
+{
+    struct wsrc w = { .buf = buf };
+    return write_from(bs, off, len, &w, err);
+}
+
+int qcow2_copy_range_to(struct bdev *bs, uint64_t off, struct bdev *src,
+                        uint64_t soff, uint64_t len, struct err *err)
+{
+    struct wsrc w = { .node = src, .off = soff };
+    return write_from(bs, off, len, &w, err);
 }
 
 /* ---- zero writes and discards ---- */

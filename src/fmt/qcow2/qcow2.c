@@ -535,6 +535,14 @@ static int drv_write(struct bdev *bs, uint64_t off, uint64_t len,
     return r;
 }
 
+static int drv_copy_range_to(struct bdev *bs, uint64_t off, struct bdev *src,
+                             uint64_t soff, uint64_t len, struct err *err)
+{
+    int r = qcow2_copy_range_to(bs, off, src, soff, len, err);
+    qcow2_bitmaps_dirty(bs, off, len);
+    return r;
+}
+
 static int drv_write_zeroes(struct bdev *bs, uint64_t off, uint64_t len,
                             unsigned flags, struct err *err)
 {
@@ -585,6 +593,7 @@ const struct driver drv_qcow2 = {
     .compress_cluster = qcow2_compress_cluster,
     .write_compressed_data = drv_write_compressed_data,
     .discard = drv_discard,
+    .copy_range_to = drv_copy_range_to,
     .flush = qcow2_flush,
     .block_status = qcow2_block_status,
     .get_info = qcow2_get_info,

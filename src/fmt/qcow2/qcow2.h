@@ -364,6 +364,13 @@ int qcow2_read(struct bdev *bs, uint64_t off, uint64_t len, void *buf,
                struct err *err);
 int qcow2_write(struct bdev *bs, uint64_t off, uint64_t len, const void *buf,
                 struct err *err);
+/* The write path with the data copied from [soff, soff+len) of `src` by
+ * bdev_copy_range() into the host clusters (convert -C): new clusters
+ * get their data before the L2 entries point to them, and are released
+ * again when the copy fails, so that the caller can retry through
+ * memory. */
+int qcow2_copy_range_to(struct bdev *bs, uint64_t off, struct bdev *src,
+                        uint64_t soff, uint64_t len, struct err *err);
 int qcow2_write_zeroes(struct bdev *bs, uint64_t off, uint64_t len,
                        unsigned flags, struct err *err);
 int qcow2_discard(struct bdev *bs, uint64_t off, uint64_t len,
