@@ -427,11 +427,16 @@ static int check_opt_value(const struct opt_desc *d, const char *val,
     uint64_t u;
     char *end;
     switch (d->type) {
-    case OPT_BOOL:
-        if (strcmp(val, "on") && strcmp(val, "off"))
-            return err_set(err, -EINVAL, "Parameter '%s' expects 'on' or 'off'",
-                           d->name);
-        return 0;
+    case OPT_BOOL: {
+        /* qemu's boolean spellings */
+        static const char *const words[] = { "on", "yes", "true", "y",
+                                             "off", "no", "false", "n" };
+        for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+            if (!strcmp(val, words[i]))
+                return 0;
+        return err_set(err, -EINVAL, "Parameter '%s' expects 'on' or 'off'",
+                       d->name);
+    }
     case OPT_SIZE:
         if (parse_size(val, &u) < 0)
             return err_set(err, -EINVAL,

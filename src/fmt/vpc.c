@@ -907,7 +907,8 @@ static int vpc_create(const char *filename, struct kvlist *opts, struct err *err
     if (sub && !strcmp(sub, "fixed"))
         dynamic = false;
     else if (sub && strcmp(sub, "dynamic"))
-        return err_set(err, -EINVAL, "Invalid subformat '%s'", sub);
+        return err_set(err, -EINVAL, "Parameter 'subformat' does not accept "
+                       "value '%s'", sub);
     r = vhd_rounded_size(size, force, &cyls, &heads, &secs, &vsize, err);
     if (r < 0)
         return r;

@@ -305,9 +305,11 @@ int kv_get_bool(struct kvlist *l, const char *key, bool def, bool *out,
     *out = def;
     if (!v)
         return 0;
-    if (!strcmp(v, "on") || !strcmp(v, "yes") || !strcmp(v, "true")) {
+    if (!strcmp(v, "on") || !strcmp(v, "yes") || !strcmp(v, "true") ||
+        !strcmp(v, "y")) {
         *out = true;
-    } else if (!strcmp(v, "off") || !strcmp(v, "no") || !strcmp(v, "false")) {
+    } else if (!strcmp(v, "off") || !strcmp(v, "no") || !strcmp(v, "false") ||
+               !strcmp(v, "n")) {
         *out = false;
     } else {
         return err_set(err, -EINVAL,

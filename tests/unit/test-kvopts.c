@@ -241,13 +241,13 @@ static void test_typed(void **state)
     bool bv;
     uint64_t u;
     assert_int_equal(kv_parse(&l, "on=on,off=off,yes=yes,no=no,t=true,"
-                     "f=false,bad=maybe,sz=64k,szbad=abc,n=0x10,nbad=-1,"
+                     "f=false,yy=y,nn=n,bad=maybe,sz=64k,szbad=abc,n=0x10,nbad=-1,"
                      "nbad2=12x,nempty=", NULL, &err), 0);
     static const struct { const char *k; bool v; } bools[] = {
         { "on", true }, { "off", false }, { "yes", true }, { "no", false },
-        { "t", true }, { "f", false },
+        { "t", true }, { "f", false }, { "yy", true }, { "nn", false },
     };
-    for (size_t i = 0; i < 6; i++) {
+    for (size_t i = 0; i < 8; i++) {
         assert_int_equal(kv_get_bool(&l, bools[i].k, !bools[i].v, &bv, &err), 0);
         assert_int_equal(bv, bools[i].v);
     }

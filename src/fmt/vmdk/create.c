@@ -224,7 +224,8 @@ static int parse_args(struct kvlist *opts, struct create_args *a,
     } else if (strcmp(a->sub, "monolithicSparse")) {
         return err_set(err, -EINVAL, "invalid parameter value: %s", a->sub);
     }
-    if (a->backing && bfmt && strcmp(bfmt, "vmdk"))
+    /* checked even without a backing file, as qemu-img does */
+    if (bfmt && strcmp(bfmt, "vmdk"))
         return err_set(err, -EINVAL, "backing_file must be a vmdk image");
     if (a->backing && a->flat)
         return err_set(err, -ENOTSUP, "Flat image can't have backing file");
