@@ -1,7 +1,8 @@
-# Shared by test-formats-matrix-{create,vmdk}.sh (sourced after lib.sh):
-# the source image and case_run FMT OPTS, which creates an image of FMT
-# with OPTS with both tools and compares them, converts into it from raw
-# and qcow2 and checks the result with qemu-img, libvmdk and libvhdi.
+# Shared by the test-formats-matrix-*.sh scripts (sourced after lib.sh):
+# the source image; case_run FMT OPTS, which creates an image of FMT with
+# OPTS with both tools and compares them, converts into it from raw and
+# qcow2 and checks the result with qemu-img, libvmdk and libvhdi; and
+# qemu_made FMT OPTS, an image made and filled by qemu-img/qemu-io.
 # Source: random data, a zero run, a hole, data again at the end.
 head -c 1M /dev/urandom > src.raw
 dd if=/dev/zero of=src.raw bs=64k seek=4 count=4 conv=notrunc status=none
@@ -126,3 +127,19 @@ case_run() {
     rm -rf q m a.* b.* back.raw
 }
 
+# (ascending and non-overlapping: streamOptimized takes no rewrites)
+WRITES=(-c 'write -P 0xab 0 100k' -c 'write -P 0x12 2M 1M' -c 'write -z 3M 64k'
+        -c 'write -P 0x44 5M 512k' -c 'write -P 0x45 6143k 1k')
+
+# qemu_made FMT OPTS: q.FMT made by qemu-img and filled by qemu-io, and
+# ref.raw, qemu-img's reading of it.
+qemu_made() {
+    rm -f q* ref.raw
+    $QEMU_IMG create -q -f $1 ${2:+-o $2} q.$1 $SIZE || fail "qemu-img create $1 [$2]"
+    local w=("${WRITES[@]}")
+    # qemu writes streamOptimized images in whole grains only
+    [[ $2 = *streamOptimized* ]] && w=(-c 'write -P 0xab 0 128k' -c 'write -P 0x12 2M 1M'
+        -c 'write -z 3M 64k' -c 'write -P 0x44 5M 512k' -c 'write -P 0x45 6080k 64k')
+    $QEMU_IO -f $1 "${w[@]}" q.$1 >/dev/null || fail "qemu-io $1 [$2]"
+    $QEMU_IMG convert -f $1 -O raw q.$1 ref.raw
+}

@@ -2,30 +2,12 @@
 # Images that qemu-img creates (every vmdk subformat, vpc dynamic/fixed,
 # vhdx options, vdi dynamic/static, qed, qcow, parallels) and qemu-io
 # fills: qimg reads them bit-exactly, and its info (human and JSON), map,
-# check and measure (-O qcow2 and raw) print what qemu-img prints; qimg
-# converts them to qcow2 cleanly; resizes qemu-img refuses are refused with
-# its message, and the growing resizes qimg adds keep them valid for
-# qemu-img.
+# check (also -r), compare and measure (-O qcow2 and raw) print what
+# qemu-img prints; qimg converts them to qcow2 cleanly; resizes both tools
+# refuse get qemu-img's message (growing: test-formats-matrix-resize.sh).
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib.sh"
-
-SIZE=6291456
-# (ascending and non-overlapping: streamOptimized takes no rewrites)
-WRITES=(-c 'write -P 0xab 0 100k' -c 'write -P 0x12 2M 1M' -c 'write -z 3M 64k'
-        -c 'write -P 0x44 5M 512k' -c 'write -P 0x45 6143k 1k')
-
-# qemu_made FMT OPTS: q.FMT made by qemu-img and filled by qemu-io, and
-# ref.raw, qemu-img's reading of it.
-qemu_made() {
-    rm -f q* ref.raw
-    $QEMU_IMG create -q -f $1 ${2:+-o $2} q.$1 $SIZE || fail "qemu-img create $1 [$2]"
-    local w=("${WRITES[@]}")
-    # qemu writes streamOptimized images in whole grains only
-    [[ $2 = *streamOptimized* ]] && w=(-c 'write -P 0xab 0 128k' -c 'write -P 0x12 2M 1M'
-        -c 'write -z 3M 64k' -c 'write -P 0x44 5M 512k' -c 'write -P 0x45 6080k 64k')
-    $QEMU_IO -f $1 "${w[@]}" q.$1 >/dev/null || fail "qemu-io $1 [$2]"
-    $QEMU_IMG convert -f $1 -O raw q.$1 ref.raw
-}
+. "$HERE/fmt-matrix.sh"
 
 for spec in vmdk: vmdk:subformat=monolithicFlat vmdk:subformat=twoGbMaxExtentSparse \
             vmdk:subformat=twoGbMaxExtentFlat vmdk:subformat=streamOptimized \
@@ -48,6 +30,11 @@ for spec in vmdk: vmdk:subformat=monolithicFlat vmdk:subformat=twoGbMaxExtentSpa
         same_as_qemu measure -f $f -O raw $out q.$f
     done
     same_as_qemu compare -f $f -F raw q.$f ref.raw
+    # repair modes (parallels is read-only in qimg, see below)
+    if [ $f != parallels ]; then
+        same_as_qemu check -f $f -r leaks q.$f
+        same_as_qemu check -f $f -r all --output=json q.$f
+    fi
     rm -f c.qcow2
     $QIMG convert -f $f -O qcow2 q.$f c.qcow2 || check_fail "$what -> qcow2"
     qemu_check_clean c.qcow2 qcow2
@@ -60,42 +47,4 @@ for spec in vmdk: vmdk:subformat=monolithicFlat vmdk:subformat=twoGbMaxExtentSpa
     same_as_qemu resize -f $f --preallocation=full q.$f 8M
 done
 
-# Growing: qemu-img refuses for all of these but qed; qimg grows them and
-# qemu-img reads the old data, the new zeros and data written past the old
-# end.
-# (twoGbMaxExtent images of a single extent grow like monolithic ones)
-for spec in vmdk: vmdk:subformat=monolithicFlat vmdk:subformat=twoGbMaxExtentSparse \
-            vmdk:subformat=twoGbMaxExtentFlat vpc: vpc:subformat=fixed vhdx: \
-            vhdx:subformat=fixed vdi: vdi:static=on qed:; do
-    f=${spec%%:*} o=${spec#*:} what="${spec%%:*} [${spec#*:}]"
-    qemu_made $f "$o"
-    $QIMG resize -f $f q.$f 20M >/dev/null || { check_fail "grow $what"; continue; }
-    case $f in vpc) ;; *) qemu_check_clean q.$f $f ;; esac
-    vs=$($QEMU_IMG info -f $f --output=json q.$f | sed -n 's/^    "virtual-size": \([0-9]*\).*/\1/p')
-    [ "$vs" -ge 20971520 ] && [ "$vs" -lt 22020096 ] || check_fail "grown size of $what: $vs"
-    $QEMU_IO -f $f -c 'write -P 0x66 19M 1M' q.$f >/dev/null || check_fail "qemu-io write grown $what"
-    rm -f g.raw
-    $QEMU_IMG convert -f $f -O raw q.$f g.raw
-    cmp -s -n $SIZE g.raw ref.raw || check_fail "old data of grown $what"
-    $QEMU_IO -f raw -c "read -P 0 $SIZE $((19 * 1048576 - SIZE))" -c 'read -P 0x66 19M 1M' g.raw |
-        grep -q 'verification failed' && check_fail "new area of grown $what"
-    rm -f m.raw
-    $QIMG convert -f $f -O raw q.$f m.raw && cmp -s g.raw m.raw || check_fail "qimg read of grown $what"
-done
-# resizes qimg cannot do either: streamOptimized vmdk, qcow
-for spec in vmdk:subformat=streamOptimized qcow:; do
-    f=${spec%%:*} o=${spec#*:}
-    qemu_made $f "$o"
-    same_as_qemu resize -f $f q.$f 20M
-    same_as_qemu resize -f $f q.$f +1M
-done
-
-# parallels is read-only in qimg (qemu-img writes it): writing is refused
-# with the read-only error, the image stays as it was.
-qemu_made parallels ""
-cp q.parallels before
-run_tool pw "$QIMG_IO" -f parallels -c 'write 0 4k' q.parallels
-expect_eq "parallels write" "1 qimg-io: can't open device q.parallels: Image is read-only" \
-    "$(cat pw.rc) $(cat pw.err)"
-cmp -s before q.parallels || check_fail "parallels image changed"
 finish

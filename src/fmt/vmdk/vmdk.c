@@ -635,7 +635,10 @@ static int vmdk_check(struct bdev *bs, struct check_result *res, unsigned fix,
                       struct err *err)
 {
     struct vmdk *s = bs->priv;
-    (void)fix;
+    /* No repair: qemu-img then says the format has no checks at all. */
+    if (fix)
+        return err_set(err, -ENOTSUP,
+                       "This image format does not support checks");
     for (int i = 0; i < s->n_ext; i++) {
         struct vmdk_extent *e = &s->ext[i];
         if (e->type != EXT_SPARSE && e->type != EXT_COWD &&
