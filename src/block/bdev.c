@@ -158,6 +158,13 @@ struct bdev *bdev_open_file(const char *filename, int flags, struct err *err)
                          err);
 }
 
+struct bdev *bdev_open_child_file(struct bdev *parent, const char *filename,
+                                  int flags, struct err *err)
+{
+    return open_protocol("file", filename, NULL, flags, parent->cache,
+                         parent->aio, err);
+}
+
 int64_t bdev_file_length(struct bdev *file)
 {
     return (int64_t)file->size;

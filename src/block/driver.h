@@ -157,6 +157,11 @@ int bdev_create_file_size(const char *filename, struct kvlist *opts,
 /* Open a protocol node on `filename` for a driver's own use (a freshly
  * created image, a vmdk extent, a qcow2 data_file).  `flags` BDEV_O_*. */
 struct bdev *bdev_open_file(const char *filename, int flags, struct err *err);
+/* The same for a file that belongs to the open image `parent` (a vmdk
+ * extent, a qcow2 data_file): it inherits the parent's cache mode
+ * (O_DIRECT with -t/-T none) and aio mode, as qemu's child nodes do. */
+struct bdev *bdev_open_child_file(struct bdev *parent, const char *filename,
+                                  int flags, struct err *err);
 
 /* Read from the backing chain, zero-filling where there is no backing
  * image or it is shorter than the range. */

@@ -1,7 +1,8 @@
 #!/bin/bash
 # The aio choice (-i/-n of bench, -i/-k of qimg-io) and the cache mode
 # (-t/-T) apply to every file node of the opened image, backing chain
-# included, with --image-opts as with plain names (docs/IO.md): the same
+# included (and a vmdk's extents, a qcow2 data file), with --image-opts
+# as with plain names (docs/IO.md): the same
 # errors and exit codes as qemu-img and qemu-io (aio=native without
 # cache.direct=on, on the image's own file or on its backing file's), a
 # node's own aio option still wins, strace shows the backing file's
@@ -98,4 +99,27 @@ grep -q 'O_DIRECT' "$T/trace.log" && check_fail "convert without -T none used O_
 trace "$QIMG" compare -T none top.q out.raw
 grep -q '"base.q", O_RDONLY|O_DIRECT' "$T/trace.log" || check_fail "compare -T none: backing file opened without O_DIRECT"
 grep -q '"out.raw", O_RDONLY|O_DIRECT' "$T/trace.log" || check_fail "compare -T none: second image opened without O_DIRECT"
+
+# --- a vmdk's extent and a qcow2 data file inherit them too ---
+"$QEMU_IMG" create -q -f vmdk -o subformat=monolithicFlat flat.vmdk 1M
+"$QEMU_IO" -f vmdk -c "write -P 0x43 0 512k" flat.vmdk >/dev/null
+"$QEMU_IMG" create -q -f qcow2 -o data_file=dq.data dq.qcow2 1M
+"$QEMU_IO" -c "write -P 0x44 0 512k" dq.qcow2 >/dev/null
+for o in driver=vmdk,file.filename=flat.vmdk driver=qcow2,file.filename=dq.qcow2; do
+    for a in "-n -t none" "-n"; do
+        # shellcheck disable=SC2086
+        cmp_tool "$QEMU_IMG" "$QIMG" bench -c 20 --image-opts $a "$o,file.cache.direct=on"
+    done
+    trace "$QIMG" bench -c 100 -d 1 -s 4k --image-opts -n -t none "$o,file.aio=threads"
+    [ "$(calls io_submit)" -ge 100 ] || check_fail "bench -n $o: the image's data made $(calls io_submit) io_submit calls"
+done
+# (a missing extent: the file's own message, as in qemu-img)
+sed 's/"flat-flat.vmdk"/"gone-flat.vmdk"/' flat.vmdk > gone.vmdk
+same_as_qemu info gone.vmdk
+trace "$QIMG" convert -T none -O raw flat.vmdk out.raw
+grep -q '"flat-flat.vmdk", O_RDONLY|O_DIRECT' "$T/trace.log" || check_fail "convert -T none: vmdk extent opened without O_DIRECT"
+images_equal flat.vmdk out.raw vmdk raw
+trace "$QIMG" convert -T none -O raw dq.qcow2 out.raw
+grep -q '"dq.data", O_RDONLY|O_DIRECT' "$T/trace.log" || check_fail "convert -T none: data file opened without O_DIRECT"
+images_equal dq.qcow2 out.raw qcow2 raw
 finish

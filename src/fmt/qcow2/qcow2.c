@@ -305,7 +305,7 @@ static int open_data_file(struct bdev *bs, struct kvlist *opts, struct err *err)
     char *path = bdev_resolve_backing(bs, name);
     if (!path)
         return err_set(err, -ENOMEM, "Out of memory");
-    s->data_file = bdev_open_file(path, bs->flags, err);
+    s->data_file = bdev_open_child_file(bs, path, bs->flags, err);
     free(path);
     if (!s->data_file)
         return err->code ? err->code : -EIO;

@@ -99,11 +99,9 @@ static int open_desc_extent(struct bdev *bs, struct vmdk *s,
     int flags = bs->flags & (BDEV_O_SHARE | BDEV_O_NO_LOCK);
     if ((bs->flags & BDEV_O_RDWR) && !e->read_only)
         flags |= BDEV_O_RDWR;
-    e->file = bdev_open_file(e->path, flags, err);
-    if (!e->file) {
-        err_prefix(err, "Could not open extent '%s': ", e->path);
+    e->file = bdev_open_child_file(bs, e->path, flags, err);
+    if (!e->file)       /* the file's own message, as in qemu-img */
         return err->code ? err->code : -EIO;
-    }
     e->own_file = true;
     if (flat) {
         e->type = EXT_FLAT;
