@@ -91,6 +91,8 @@ elif action == 'dirty-leak':
     put64(72, u64(72) | 1)
 elif action == 'corrupt-bit':
     put64(72, u64(72) | 2)
+elif action == 'refblock-unaligned':
+    put64(rt_off, rb_off + 512)
 elif action == 'truncate':
     f.truncate(first_data + cs // 2)
 else:

@@ -568,8 +568,13 @@ static int disk_refcount(struct ck *c, uint64_t cl, uint64_t *rc)
     uint64_t off = s->rt[idx] & REFT_OFFSET_MASK;
     if (!off)
         return 0;
-    if (off % s->cluster_size)
+    if (off % s->cluster_size) {
+        /* Reported as qemu's refcount lookup does (read-only check). */
+        if (c->bs->read_only || !(c->bs->flags & BDEV_O_RDWR))
+            qcow2_note_corrupt(c->bs, "Refblock offset %#" PRIx64 " unaligned "
+                               "(reftable index: %#" PRIx64 ")", off, idx);
         return -EIO;
+    }
     uint8_t *blk;
     int r = qcow2_cache_get(c->bs, &s->rb_cache, off, &blk, &e);
     if (r < 0)

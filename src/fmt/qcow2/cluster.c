@@ -147,9 +147,12 @@ int qcow2_map(struct bdev *bs, const uint64_t *l1, uint32_t l1_size,
     bool df = s->data_file != NULL;
     m->type = qcow2_subcluster_classify(e, bm, sc, s->ext_l2, df);
     m->l2_entry = e;
-    if (m->type == QCOW2_SC_INVALID)
-        return err_set(err, -EIO, "qcow2: invalid extended L2 entry at "
-                       "guest offset %#" PRIx64, off);
+    if (m->type == QCOW2_SC_INVALID) {
+        qcow2_mark_corrupt(bs, "Invalid cluster entry found  (L2 offset: %#"
+                           PRIx64 ", L2 index: %#" PRIx64 ")",
+                           (uint64_t)(l1[l1_idx] & QCOW2_OFFSET_MASK), i);
+        return err_set(err, -EIO, "Input/output error");
+    }
     if (m->type == QCOW2_SC_COMPRESSED) {
         m->len = min_u64(len, cs - in_cl);
         return 0;
@@ -511,6 +514,14 @@ static int plan_cluster(struct bdev *bs, struct slice *sl, uint64_t i,
     int r = check_inplace(bs, e, p->a, err);
     if (r < 0)
         return r;
+    if (s->ext_l2 &&
+        qcow2_subcluster_classify(e, bm, (unsigned)(ca / s->subcluster_size), true,
+                                  s->data_file != NULL) == QCOW2_SC_INVALID) {
+        qcow2_mark_corrupt(bs, "Invalid cluster entry found (L2 offset: %#" PRIx64
+                           ", L2 index: %#" PRIx64 ")",
+                           (uint64_t)(s->l1[sl->l1_idx] & QCOW2_OFFSET_MASK), i);
+        return err_set(err, -EIO, "Input/output error");
+    }
 
     p->old_entry = e;
     p->ra = p->a;
@@ -1289,6 +1300,14 @@ int qcow2_block_status(struct bdev *bs, uint64_t off, uint64_t len,
 {
     struct qcow2_state *s = qcow2_st(bs);
     struct qcow2_map m;
+    if (s->dead)
+        return err_set(err, -ENOMEDIUM, "No medium found");
+    /* Probed on the first query whatever it asks, as qemu does (a damaged
+     * refcount structure is reported here, before any mapping). */
+    if (!s->meta_prealloc) {
+        struct err e2 = ERR_INIT;
+        s->meta_prealloc = qcow2_detect_meta_prealloc(bs, &e2) == 1 ? 2 : 1;
+    }
     int r = map_locked(bs, s->l1, s->l1_size, off, len, &m, err);
     if (r < 0)
         return r;
@@ -1312,14 +1331,9 @@ int qcow2_block_status(struct bdev *bs, uint64_t off, uint64_t len,
             st->flags |= BS_DATA | BS_ALLOCATED;
         break;
     }
-    if ((st->flags & BS_DATA) && (st->flags & BS_OFFSET_VALID)) {
-        if (!s->meta_prealloc) {
-            struct err e2 = ERR_INIT;
-            s->meta_prealloc = qcow2_detect_meta_prealloc(bs, &e2) == 1 ? 2 : 1;
-        }
-        if (s->meta_prealloc == 2)
-            st->flags |= BS_RECURSE;
-    }
+    if ((st->flags & BS_DATA) && (st->flags & BS_OFFSET_VALID) &&
+        s->meta_prealloc == 2)
+        st->flags |= BS_RECURSE;
     return 0;
 }
 

@@ -148,9 +148,12 @@ static int rb_offset(struct bdev *bs, uint64_t i, uint64_t *off,
         return err_set(err, -EIO, "Reftable entry %" PRIu64 " has reserved "
                        "bits set", i);
     e &= ~QCOW2_RT_RESERVED;
-    if (e && (e % s->cluster_size))
+    if (e && (e % s->cluster_size)) {
+        qcow2_mark_corrupt(bs, "Refblock offset %#" PRIx64 " unaligned "
+                           "(reftable index: %#" PRIx64 ")", e, i);
         return err_set(err, -EIO, "Refblock offset %#" PRIx64 " unaligned "
                        "(reftable index: %#" PRIx64 ")", e, i);
+    }
     *off = e;
     return 0;
 }
