@@ -107,6 +107,20 @@ for img in aes.qcow2 luks.qcow2; do
     io_same_as_qemu $img -c "read 0 4k" @IMG@
 done
 
+# A missing external data file: info (metadata only) shows the image,
+# anything reading data fails with qemu-img's message.
+"$QEMU_IMG" create -q -f qcow2 -o data_file=gone.raw gone.qcow2 1M
+"$QEMU_IO" -c "write -P 1 0 64k" gone.qcow2 >/dev/null
+rm gone.raw
+"$QEMU_IMG" create -q -f qcow2 -b gone.qcow2 -F qcow2 over.qcow2
+same_as_qemu info gone.qcow2
+same_as_qemu info --output=json --backing-chain over.qcow2
+same_as_qemu check gone.qcow2
+same_as_qemu map gone.qcow2
+same_as_qemu_setup() { rm -f out.raw; }
+same_as_qemu convert -O raw gone.qcow2 out.raw
+unset -f same_as_qemu_setup
+
 # Open options: the same checks and messages as qemu.
 "$QEMU_IMG" create -q -f qcow2 -o cluster_size=512 o.qcow2 8M
 "$QEMU_IO" -c "write -P 1 0 1M" -c "write -P 2 3M 100k" -c "write -z 5M 64k" \

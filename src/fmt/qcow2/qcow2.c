@@ -307,6 +307,11 @@ static int open_data_file(struct bdev *bs, struct kvlist *opts, struct err *err)
         return err_set(err, -ENOMEM, "Out of memory");
     s->data_file = bdev_open_child_file(bs, path, bs->flags, err);
     free(path);
+    if (!s->data_file && (bs->flags & BDEV_O_NO_IO)) {
+        /* Metadata only (info): qemu-img shows the image without it. */
+        err_clear(err);
+        return 0;
+    }
     if (!s->data_file)
         return err->code ? err->code : -EIO;
     s->data_raw = (s->h.autoclear & QCOW2_AUTOCLEAR_DATA_RAW) != 0;
