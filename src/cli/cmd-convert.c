@@ -348,7 +348,9 @@ static int run(struct convert *c, int nsrc, char **names)
                     (!c->skip_create && c->sparse_bytes && !has_backing &&
                      bdev_has_zero_init(dst));
     if (c->compress && !bdev_cluster_size(dst)) {
-        cli_error("could not get block driver info");
+        /* every format that compresses has driver info; a flat vmdk has
+         * no cluster size */
+        cli_error("invalid cluster size");
         goto out;
     }
     if (copy_run(&p, &err) < 0) {

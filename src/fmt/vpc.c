@@ -171,8 +171,11 @@ static int vhd_rounded_size(uint64_t size, bool force, uint16_t *cyls,
         h = VHD_CHS_MAX_H;
         s = VHD_CHS_MAX_S;
     } else {
-        for (uint64_t i = 0; total > (uint64_t)c * h * s; i++) {
-            if (vhd_geometry(total + i, &c, &h, &s) < 0)
+        /* Beyond the largest geometry the geometry saturates and the
+         * footer's size counts (up to 2040 GiB, checked below). */
+        uint64_t want = min_u64(total, VHD_MAX_GEOMETRY);
+        for (uint64_t i = 0; want > (uint64_t)c * h * s; i++) {
+            if (vhd_geometry(want + i, &c, &h, &s) < 0)
                 return err_set(err, -EFBIG, "The image size is too large for "
                                "file format 'vpc'");
         }

@@ -43,11 +43,21 @@ rm -f c.*
 CR=
 same_as_qemu_setup() { rm -f "$CR"; }
 # (each: format, options or -, size or -)
+norm_json() { grep -v '"actual-size"' | sed -E 's/"cid": [0-9]+/"cid": N/'; }
 while read -r fmt opts size; do
     CR=c.$fmt
     oo=(); [ "$opts" = - ] || oo=(-o "$opts")
     ss=(); [ "$size" = - ] || ss=("$size")
     same_as_qemu create -f $fmt "${oo[@]}" c.$fmt "${ss[@]}"
+    # what qimg made opens in qemu-img with the info of qemu-img's image
+    if [ "$(cat got.rc)" = 0 ]; then
+        rm -rf q; mkdir q
+        (cd q && $QEMU_IMG create -q -f $fmt "${oo[@]}" c.$fmt "${ss[@]}")
+        expect_eq "info of [$fmt $opts $size]" \
+            "$(cd q && $QEMU_IMG info --output=json c.$fmt 2>&1 | norm_json)" \
+            "$($QEMU_IMG info --output=json c.$fmt 2>&1 | norm_json)"
+        rm -rf q c.*
+    fi
 done <<'EOF'
 vmdk size=3M -
 vmdk subformat=foo 1M
@@ -61,6 +71,14 @@ vpc size=3M -
 vpc subformat=dynamic 1M
 vpc subformat=foo 1M
 vpc - 3T
+vpc - 200G
+vpc - 2040G
+vpc - 2041G
+vpc force_size=on 200G
+vhdx - 0
+vhdx subformat=fixed 0
+vmdk - 0
+qed - 0
 vpc force_size=on 3T
 vpc backing_file=x.vpc 1M
 vhdx size=3M -
@@ -71,7 +89,8 @@ vhdx block_state_zero=x 1M
 vhdx - 65T
 vdi size=3M -
 vdi static=yes 1M
-vdi - 33T
+vdi - 2T
+vdi - 0
 qed size=3M -
 qed cluster_size=3k 1M
 qed table_size=20 1M

@@ -54,7 +54,11 @@ static int write_layout(struct bdev *f, uint64_t size, uint64_t block_size,
     s.lss = 512;
     s.chunk_ratio = (UINT64_C(1) << 23) * s.lss / block_size;
     s.data_blocks = div_round_up(size, block_size);
-    s.bat_entries = s.data_blocks ? s.data_blocks + (s.data_blocks - 1) / s.chunk_ratio : 0;
+    /* qemu-img counts (blocks - 1) / chunk_ratio sector bitmap entries in
+     * 32 bits, so an empty disk gets a BAT of 0xffffffff / chunk_ratio
+     * entries, and qemu-img refuses to open one whose BAT is shorter. */
+    s.bat_entries = s.data_blocks ? s.data_blocks + (s.data_blocks - 1) / s.chunk_ratio
+                                  : UINT32_MAX / s.chunk_ratio;
     uint64_t log_off = MiB;
     uint64_t bat_off = log_off + log_size;
     uint64_t bat_len = align_up(s.bat_entries * 8, MiB);

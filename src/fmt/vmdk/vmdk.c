@@ -451,6 +451,19 @@ static int vmdk_write(struct bdev *bs, uint64_t off, uint64_t len,
     return 0;
 }
 
+/* convert -c: qemu-img accepts it for every vmdk with grains and writes
+ * the data as it would without -c (streamOptimized grains are always
+ * compressed, hosted sparse ones never); flat images have no cluster size
+ * and are refused before any write.  The zero-length write that ends a
+ * compressed copy has nothing to do. */
+static int vmdk_write_compressed(struct bdev *bs, uint64_t off, uint64_t len,
+                                 const void *buf, struct err *err)
+{
+    if (len == 0)
+        return 0;
+    return vmdk_write(bs, off, len, buf, err);
+}
+
 static int vmdk_write_zeroes(struct bdev *bs, uint64_t off, uint64_t len,
                              unsigned flags, struct err *err)
 {
@@ -815,6 +828,7 @@ const struct driver drv_vmdk = {
     .read = vmdk_read,
     .write = vmdk_write,
     .write_zeroes = vmdk_write_zeroes,
+    .write_compressed = vmdk_write_compressed,
     .flush = vmdk_flush,
     .block_status = vmdk_block_status,
     .truncate = vmdk_truncate,
