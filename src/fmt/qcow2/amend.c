@@ -268,7 +268,7 @@ static int expand_l1(struct bdev *bs, uint64_t l1_off, uint32_t l1_size,
             if (r >= 0)
                 r = qcow2_meta_write(bs, QCOW2_OL_L2, l2, s->cluster_size, t,
                                      err);
-            qcow2_cache_drop(&s->l2_cache, l2);
+            qcow2_cache_drop_range(&s->l2_cache, l2, s->cluster_size);
             if (r >= 0 && nfree)
                 r = qcow2_barrier(bs, err);
             for (uint64_t k = 0; r >= 0 && k < nfree; k++)

@@ -1,5 +1,6 @@
-/* qcow2 cache: a bounded, least-recently-used cache of cluster-sized
- * metadata tables (L2 tables, refcount blocks).  It is write-through:
+/* qcow2 cache: a bounded, least-recently-used cache of metadata tables:
+ * refcount blocks, and slices of L2 tables (l2-cache-entry-size bytes,
+ * a whole table by default), each keyed by its host offset.  It is write-through:
  * callers modify a cached table and then write the changed bytes with
  * qcow2_cache_write(), so the on-disk order of metadata updates is exactly
  * the order of the calls, which keeps the crash-safety rules simple. */
@@ -155,4 +156,10 @@ void qcow2_cache_drop(struct qcow2_cache *c, uint64_t off)
     struct qcow2_cache_entry *e = lookup(c, off);
     if (e)
         unlink_entry(c, (int)(e - c->e));
+}
+
+void qcow2_cache_drop_range(struct qcow2_cache *c, uint64_t off, uint64_t len)
+{
+    for (uint64_t o = off; o - off < len; o += c->table_size)
+        qcow2_cache_drop(c, o);
 }

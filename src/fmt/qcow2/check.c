@@ -146,7 +146,7 @@ static int fix_by_zero(struct ck *c, uint64_t l2_off, uint8_t *t, uint64_t i,
                 strerror(-r));
         goto fail;
     }
-    qcow2_cache_drop(&s->l2_cache, l2_off);
+    qcow2_cache_drop_range(&s->l2_cache, l2_off, s->cluster_size);
     c->res->corruptions--;
     c->res->corruptions_fixed++;
     return 0;
@@ -711,7 +711,7 @@ static int check_copied(struct ck *c, unsigned fix)
                 c->res->check_errors++;
                 goto out;
             }
-            qcow2_cache_drop(&s->l2_cache, l2);
+            qcow2_cache_drop_range(&s->l2_cache, l2, s->cluster_size);
             c->res->corruptions -= dirty;
             c->res->corruptions_fixed += dirty;
         }

@@ -11,6 +11,7 @@
  * write per contiguous host run. */
 #include "fmt/qcow2/qcow2.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -104,8 +105,10 @@ static int read_host(struct bdev *node, uint64_t off, uint64_t len,
     return 0;
 }
 
+/* The cached slice of the L2 table at `l1e` that holds entry `i` of the
+ * table; entry i is then at index i % s->l2_slice_entries of *t. */
 static int load_l2(struct bdev *bs, uint64_t l1e, uint32_t l1_idx,
-                   uint8_t **t, struct err *err)
+                   uint64_t i, uint8_t **t, struct err *err)
 {
     struct qcow2_state *s = qcow2_st(bs);
     uint64_t off = l1e & QCOW2_OFFSET_MASK;
@@ -118,7 +121,8 @@ static int load_l2(struct bdev *bs, uint64_t l1e, uint32_t l1_idx,
     if (off + s->cluster_size > bs->file->size)
         return err_set(err, -EIO, "qcow2: L2 table offset %#" PRIx64
                        " beyond the end of the image file", off);
-    return qcow2_cache_get(bs, &s->l2_cache, off, t, err);
+    uint64_t sl = i / s->l2_slice_entries * s->l2_slice_size;
+    return qcow2_cache_get(bs, &s->l2_cache, off + sl, t, err);
 }
 
 int qcow2_map(struct bdev *bs, const uint64_t *l1, uint32_t l1_size,
@@ -127,8 +131,9 @@ int qcow2_map(struct bdev *bs, const uint64_t *l1, uint32_t l1_size,
 {
     struct qcow2_state *s = qcow2_st(bs);
     uint64_t cs = s->cluster_size, per_l1 = s->l2_entries * cs;
+    uint64_t per_slice = s->l2_slice_entries * cs;
     uint64_t l1_idx = off / per_l1;
-    uint64_t rest = per_l1 - off % per_l1;
+    uint64_t rest = per_slice - off % per_slice;
     uint8_t *t;
     memset(m, 0, sizeof(*m));
     len = min_u64(len, rest);
@@ -137,13 +142,14 @@ int qcow2_map(struct bdev *bs, const uint64_t *l1, uint32_t l1_size,
         m->len = len;
         return 0;
     }
-    int r = load_l2(bs, l1[l1_idx], (uint32_t)l1_idx, &t, err);
+    uint64_t i = (off / cs) % s->l2_entries;
+    int r = load_l2(bs, l1[l1_idx], (uint32_t)l1_idx, i, &t, err);
     if (r < 0)
         return r;
-    uint64_t i = (off / cs) % s->l2_entries;
+    uint64_t si = i % s->l2_slice_entries;
     uint64_t in_cl = off % cs;
     unsigned sc = (unsigned)(in_cl / s->subcluster_size);
-    uint64_t e = l2_get(s, t, i), bm = l2_bitmap(s, t, i);
+    uint64_t e = l2_get(s, t, si), bm = l2_bitmap(s, t, si);
     bool df = s->data_file != NULL;
     m->type = qcow2_subcluster_classify(e, bm, sc, s->ext_l2, df);
     m->l2_entry = e;
@@ -172,7 +178,7 @@ int qcow2_map(struct bdev *bs, const uint64_t *l1, uint32_t l1_size,
     uint64_t next_host = host + in_cl + got;
     uint64_t pos = off + got;
     while (got < len) {
-        uint64_t ci = (pos / cs) % s->l2_entries;
+        uint64_t ci = (pos / cs) % s->l2_slice_entries;
         unsigned psc = (unsigned)((pos % cs) / s->subcluster_size);
         uint64_t pe = l2_get(s, t, ci), pbm = l2_bitmap(s, t, ci);
         enum qcow2_sctype pt = qcow2_subcluster_classify(pe, pbm, psc,
@@ -355,32 +361,53 @@ struct slice {
     uint64_t l2_off;        /* table written to */
     bool new_table;
     uint64_t lo, hi;        /* changed entries [lo, hi) */
+    uint64_t v0, v1;        /* entries the caller uses: their slices are
+                             * read from the cache and put back into it */
 };
 
+/* Copy the cached slices holding entries [e0, e1) into sl->t. */
+static int slice_load(struct bdev *bs, struct slice *sl, uint64_t l1e,
+                      uint64_t e0, uint64_t e1, struct err *err)
+{
+    struct qcow2_state *s = qcow2_st(bs);
+    uint64_t n = s->l2_slice_entries;
+    for (uint64_t i = e0 - e0 % n; i < e1; i += n) {
+        uint8_t *cached;
+        int r = load_l2(bs, l1e, sl->l1_idx, i, &cached, err);
+        if (r < 0)
+            return r;
+        memcpy(sl->t + i * s->l2_entry_size, cached, s->l2_slice_size);
+    }
+    return 0;
+}
+
+/* Begin an update of entries [e0, e1) of the table of `l1_idx`: only
+ * their slices are read, unless the table must be copied whole. */
 static int slice_begin(struct bdev *bs, uint32_t l1_idx, bool allocate,
-                       struct slice *sl, struct err *err)
+                       uint64_t e0, uint64_t e1, struct slice *sl,
+                       struct err *err)
 {
     struct qcow2_state *s = qcow2_st(bs);
     uint64_t l1e = s->l1[l1_idx];
-    uint8_t *cached;
     int r;
     memset(sl, 0, sizeof(*sl));
     sl->l1_idx = l1_idx;
     sl->lo = UINT64_MAX;
-    sl->t = malloc(s->cluster_size);
+    sl->v0 = e0;
+    sl->v1 = e1;
+    sl->t = calloc(1, s->cluster_size);
     if (!sl->t)
         return err_set(err, -ENOMEM, "Out of memory");
     if (l1e & QCOW2_OFFSET_MASK) {
-        r = load_l2(bs, l1e, l1_idx, &cached, err);
+        bool copied = l1e & QCOW2_OFLAG_COPIED;
+        r = copied || !allocate ? slice_load(bs, sl, l1e, e0, e1, err)
+                                : slice_load(bs, sl, l1e, 0, s->l2_entries, err);
         if (r < 0)
             return r;
-        memcpy(sl->t, cached, s->cluster_size);
         sl->l2_off = l1e & QCOW2_OFFSET_MASK;
-        if (l1e & QCOW2_OFLAG_COPIED)
+        if (copied)
             return 0;
         sl->old_l2 = sl->l2_off;
-    } else {
-        memset(sl->t, 0, s->cluster_size);
     }
     if (!allocate) {
         sl->l2_off = 0;
@@ -395,6 +422,7 @@ static int slice_begin(struct bdev *bs, uint32_t l1_idx, bool allocate,
 
 static void slice_touch(struct slice *sl, uint64_t i)
 {
+    assert(i >= sl->v0 && i < sl->v1);
     if (i < sl->lo)
         sl->lo = i;
     if (i + 1 > sl->hi)
@@ -420,8 +448,13 @@ static int slice_commit(struct bdev *bs, struct slice *sl, struct err *err)
                              sl->t + b0, err);
     if (r < 0)
         return r;
-    if (qcow2_cache_get_empty(&s->l2_cache, sl->l2_off, &c, err) >= 0)
-        memcpy(c, sl->t, s->cluster_size);
+    uint64_t n = s->l2_slice_entries;
+    for (uint64_t i = sl->v0 - sl->v0 % n; i < sl->v1; i += n) {
+        uint64_t b = i * s->l2_entry_size;
+        if (qcow2_cache_get_empty(&s->l2_cache, sl->l2_off + b, &c, err) < 0)
+            break;
+        memcpy(c, sl->t + b, s->l2_slice_size);
+    }
     if (!sl->new_table)
         return 0;
     r = qcow2_barrier(bs, err);
@@ -694,7 +727,8 @@ static int write_slice(struct bdev *bs, uint64_t off, uint64_t len,
         return err_set(err, -ENOMEM, "Out of memory");
     /* The table needs replacing only if some cluster changes mapping; a
      * plain overwrite of allocated clusters is common: check cheaply. */
-    r = slice_begin(bs, l1_idx, true, &sl, err);
+    r = slice_begin(bs, l1_idx, true, first % s->l2_entries,
+                    first % s->l2_entries + (uint64_t)n, &sl, err);
     if (r < 0)
         goto out;
     for (int k = 0; k < n; k++) {
@@ -779,10 +813,11 @@ static int check_entry_at(struct bdev *bs, uint64_t pos, struct err *err)
     uint8_t *t;
     if (l1_idx >= s->l1_size || !(s->l1[l1_idx] & QCOW2_OFFSET_MASK))
         return 0;
-    int r = load_l2(bs, s->l1[l1_idx], (uint32_t)l1_idx, &t, err);
+    uint64_t i = (pos / cs) % s->l2_entries;
+    int r = load_l2(bs, s->l1[l1_idx], (uint32_t)l1_idx, i, &t, err);
     if (r < 0)
         return r;
-    return check_inplace(bs, l2_get(s, t, (pos / cs) % s->l2_entries), pos, err);
+    return check_inplace(bs, l2_get(s, t, i % s->l2_slice_entries), pos, err);
 }
 
 /* The writable L2 table is only needed when a mapping changes; for plain
@@ -811,11 +846,13 @@ static int try_overwrite(struct bdev *bs, uint64_t off, uint64_t len,
             uint8_t *t;
             if (!(l1e & QCOW2_OFLAG_COPIED))
                 return 0;
-            r = load_l2(bs, l1e, (uint32_t)(pos / per_l1), &t, err);
+            /* qcow2_map() stops at the end of the slice. */
+            r = load_l2(bs, l1e, (uint32_t)(pos / per_l1),
+                        (pos / cs) % s->l2_entries, &t, err);
             if (r < 0)
                 return r;
             for (uint64_t c = pos / cs; c <= (pos + m.len - 1) / cs; c++)
-                if (!(l2_get(s, t, c % s->l2_entries) & QCOW2_OFLAG_COPIED))
+                if (!(l2_get(s, t, c % s->l2_slice_entries) & QCOW2_OFLAG_COPIED))
                     return 0;
         }
         pos += m.len;
@@ -913,10 +950,10 @@ static int zero_slice(struct bdev *bs, uint64_t off, uint64_t len,
     if (!(l1e & QCOW2_OFFSET_MASK) &&
         (mode == Z_DEALLOC || ((mode == Z_DISCARD) && !bs->backing)))
         return 0;
-    r = slice_begin(bs, l1_idx, true, &sl, err);
+    uint64_t n = len / cs, i0 = (off / cs) % s->l2_entries;
+    r = slice_begin(bs, l1_idx, true, i0, i0 + n, &sl, err);
     if (r < 0)
         goto out;
-    uint64_t n = len / cs, i0 = (off / cs) % s->l2_entries;
     uint64_t *freed = calloc(n ? n : 1, 8);
     uint64_t nfreed = 0;
     if (!freed) {
@@ -1064,9 +1101,9 @@ static int zero_partial(struct bdev *bs, uint64_t off, uint64_t len,
     /* Mark subclusters [a, b) zero. */
     struct slice sl;
     uint32_t l1_idx = (uint32_t)(g / (s->l2_entries * cs));
-    r = slice_begin(bs, l1_idx, true, &sl, err);
+    uint64_t i = (g / cs) % s->l2_entries;
+    r = slice_begin(bs, l1_idx, true, i, i + 1, &sl, err);
     if (r >= 0) {
-        uint64_t i = (g / cs) % s->l2_entries;
         uint64_t e = l2_get(s, sl.t, i), bm = l2_bitmap(s, sl.t, i);
         enum qcow2_ctype t = qcow2_l2_classify(e, true, s->data_file != NULL);
         if (t == QCOW2_C_COMPRESSED) {
@@ -1203,10 +1240,10 @@ int qcow2_write_compressed_data(struct bdev *bs, uint64_t off,
     struct slice sl = { 0 };
     s->cbuf_valid = false;
     uint32_t l1_idx = (uint32_t)(off / (s->l2_entries * cs));
-    r = slice_begin(bs, l1_idx, true, &sl, err);
+    uint64_t i = (off / cs) % s->l2_entries;
+    r = slice_begin(bs, l1_idx, true, i, i + 1, &sl, err);
     if (r < 0)
         goto out;
-    uint64_t i = (off / cs) % s->l2_entries;
     uint64_t e = l2_get(s, sl.t, i);
     if (e & (QCOW2_OFFSET_MASK | QCOW2_OFLAG_COMPRESSED)) {
         r = err_set(err, -EIO, "Input/output error");
@@ -1350,8 +1387,8 @@ int qcow2_preallocate(struct bdev *bs, uint64_t start, uint64_t size,
         uint64_t n = min_u64(nclusters * cs - off, per_l1 - off % per_l1);
         uint32_t l1_idx = (uint32_t)(off / per_l1);
         struct slice sl;
-        r = slice_begin(bs, l1_idx, true, &sl, err);
         uint64_t i0 = (off / cs) % s->l2_entries, cnt = n / cs, need = 0;
+        r = slice_begin(bs, l1_idx, true, i0, i0 + cnt, &sl, err);
         for (uint64_t k = 0; r >= 0 && k < cnt; k++)
             need += qcow2_l2_classify(l2_get(s, sl.t, i0 + k), s->ext_l2,
                                       s->data_file != NULL) == QCOW2_C_UNALLOCATED;

@@ -34,7 +34,7 @@ int qcow2_make_empty(struct bdev *bs, struct err *err)
         r = qcow2_write_l1(bs, i, 1, err);
         if (r >= 0)
             r = qcow2_barrier(bs, err);
-        qcow2_cache_drop(&s->l2_cache, l2);
+        qcow2_cache_drop_range(&s->l2_cache, l2, s->cluster_size);
         if (r < 0)
             break;
         {

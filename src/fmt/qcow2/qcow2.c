@@ -111,12 +111,13 @@ static int read_cache_opts(struct bdev *bs, struct kvlist *opts,
     bool has_l2 = kv_peek(opts, "l2-cache-size") != NULL;
     bool has_rc = kv_peek(opts, "refcount-cache-size") != NULL;
     bool has_total = kv_peek(opts, "cache-size") != NULL;
+    bool has_entry = kv_peek(opts, "l2-cache-entry-size") != NULL;
     int r = kv_get_size(opts, "l2-cache-size", 0, &l2, err);
     if (r >= 0)
         r = kv_get_size(opts, "refcount-cache-size", 0, &rc, err);
     if (r >= 0)
         r = kv_get_size(opts, "cache-size", 0, &total, err);
-    /* Accepted and checked; tables are always cached whole here. */
+    /* L2 tables are cached in slices of this size (whole by default). */
     if (r >= 0)
         r = kv_get_size(opts, "l2-cache-entry-size", s->cluster_size, &entry, err);
     if (r < 0)
@@ -151,6 +152,12 @@ static int read_cache_opts(struct bdev *bs, struct kvlist *opts,
         return err_set(err, -EINVAL, "L2 cache entry size must be a power of "
                        "two between 512 and the cluster size (%" PRIu64 ")",
                        s->cluster_size);
+    /* A cache too small for every table of the disk defaults to small
+     * slices, so that a miss reads and evicts less. */
+    if (!has_entry && l2 < max_l2)
+        entry = min_u64(s->cluster_size, 4096);
+    s->l2_slice_size = entry;
+    s->l2_slice_entries = entry / s->l2_entry_size;
     *l2_bytes = l2;
     *rc_bytes = rc;
     return 0;
@@ -427,8 +434,8 @@ static int qcow2_open(struct bdev *bs, struct kvlist *opts, struct err *err)
     r = read_other_opts(bs, opts, err);
     if (r < 0)
         goto fail;
-    if (qcow2_cache_init(&s->l2_cache, (int)min_u64(l2c / s->cluster_size, 1 << 20),
-                         s->cluster_size) < 0 ||
+    if (qcow2_cache_init(&s->l2_cache, (int)min_u64(l2c / s->l2_slice_size, 1 << 20),
+                         s->l2_slice_size) < 0 ||
         qcow2_cache_init(&s->rb_cache, (int)min_u64(rcc / s->cluster_size, 1 << 20),
                          s->cluster_size) < 0) {
         r = err_set(err, -ENOMEM, "Out of memory");

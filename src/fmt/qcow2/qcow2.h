@@ -173,6 +173,8 @@ int qcow2_cache_get_empty(struct qcow2_cache *c, uint64_t off,
 int qcow2_cache_write(struct bdev *bs, struct qcow2_cache *c, uint64_t off,
                       size_t start, size_t len, struct err *err);
 void qcow2_cache_drop(struct qcow2_cache *c, uint64_t off);
+/* Drop every entry within [off, off+len) (all slices of an L2 table). */
+void qcow2_cache_drop_range(struct qcow2_cache *c, uint64_t off, uint64_t len);
 
 /* ---- driver state ---- */
 
@@ -204,6 +206,8 @@ struct qcow2_state {
     uint64_t l2_entries;
     bool ext_l2;
     uint32_t l2_entry_size;     /* 8 or 16 */
+    uint64_t l2_slice_size;     /* bytes of an L2 cache entry (a slice) */
+    uint64_t l2_slice_entries;  /* L2 entries per slice */
     uint64_t subcluster_size;
     uint32_t csize_shift;       /* compressed descriptor: sector count shift */
     uint64_t csize_mask;

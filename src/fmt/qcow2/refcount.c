@@ -280,7 +280,7 @@ int qcow2_update_refcount(struct bdev *bs, uint64_t cluster, uint64_t n,
             qcow2_rb_set(blk, idx + k, s->refcount_order, v);
             if (!v) {
                 uint64_t hoff = (cluster + k) * s->cluster_size;
-                qcow2_cache_drop(&s->l2_cache, hoff);
+                qcow2_cache_drop_range(&s->l2_cache, hoff, s->cluster_size);
                 if (hoff != off)
                     qcow2_cache_drop(&s->rb_cache, hoff);
                 if (cluster + k < s->free_hint)

@@ -254,7 +254,7 @@ static int fix_l2_flags(struct bdev *bs, uint64_t l2, uint8_t *t,
     /* An L2 table may be shared by the active layer and snapshots: flags
      * follow the refcounts for all of them. */
     int r = qcow2_meta_write(bs, QCOW2_OL_L2, l2, s->cluster_size, t, err);
-    qcow2_cache_drop(&s->l2_cache, l2);
+    qcow2_cache_drop_range(&s->l2_cache, l2, s->cluster_size);
     return r;
 }
 
@@ -674,13 +674,15 @@ static int apply_resized(struct bdev *bs, struct qcow2_snapshot *sn,
     bs->size = size;
     for (uint64_t i = 0; i < n; i++)
         if (s->l1[i] & QCOW2_OFFSET_MASK)
-            qcow2_cache_drop(&s->l2_cache, s->l1[i] & QCOW2_OFFSET_MASK);
+            qcow2_cache_drop_range(&s->l2_cache, s->l1[i] & QCOW2_OFFSET_MASK,
+                                   s->cluster_size);
     s->cbuf_valid = false;
     /* Drop what the old active table referenced, then the table. */
     r = update_refs(bs, old, 0, (uint32_t)old_size, -1, false, err);
     for (uint64_t i = 0; i < old_size; i++)
         if (old[i] & QCOW2_OFFSET_MASK)
-            qcow2_cache_drop(&s->l2_cache, old[i] & QCOW2_OFFSET_MASK);
+            qcow2_cache_drop_range(&s->l2_cache, old[i] & QCOW2_OFFSET_MASK,
+                                   s->cluster_size);
     free(old);
     old = NULL;
     if (r >= 0 && old_off && old_clusters)
@@ -761,7 +763,8 @@ int qcow2_snapshot_apply(struct bdev *bs, const char *id_or_name,
     free(old);
     for (uint32_t i = 0; i < s->l1_size; i++)
         if (s->l1[i] & QCOW2_OFFSET_MASK)
-            qcow2_cache_drop(&s->l2_cache, s->l1[i] & QCOW2_OFFSET_MASK);
+            qcow2_cache_drop_range(&s->l2_cache, s->l1[i] & QCOW2_OFFSET_MASK,
+                                   s->cluster_size);
     s->cbuf_valid = false;
     if (r < 0)
         goto out;
