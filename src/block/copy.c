@@ -28,6 +28,7 @@
 #define SECTOR 512u
 #define BUF_BYTES (2u << 20)            /* one request's data */
 #define COMPRESS_BUF_BYTES (256u << 10) /* the same with -c */
+#define PIECE_BYTES (512u << 10)        /* read-then-write unit in a request */
 #define MAX_REQUEST (UINT64_C(1) << 30) /* one block status query */
 
 enum kind { K_DATA, K_ZERO, K_BACKING };
@@ -42,6 +43,8 @@ struct engine {
     uint64_t cluster;           /* target cluster size (compression) */
     uint64_t buf_bytes;         /* largest request with data */
     uint64_t zero_align;        /* alignment of zero/data splits */
+    uint64_t piece;             /* data requests are read and written in
+                                 * pieces of this size (0: whole) */
 
     pthread_mutex_t lock;
     pthread_cond_t cond;
@@ -428,6 +431,38 @@ static int write_compressed(struct engine *e, uint64_t pos, uint64_t n,
     return 0;
 }
 
+/* Write a request's data as its zero and data runs.  The first `skip`
+ * bytes are already written: they are all data, so the first run is data
+ * and covers them (data runs only grow past their data sectors). */
+static int write_runs(struct engine *e, uint64_t pos, uint64_t n,
+                      const uint8_t *buf, uint64_t skip)
+{
+    const struct copy_params *p = e->p;
+    while (n) {
+        uint64_t m = n;
+        bool data = !p->sparse_bytes ||
+                    data_run(buf, n, &m, p->sparse_bytes, pos, e->zero_align);
+        uint64_t s = min_u64(skip, m);
+        int r = 0;
+        if (data) {
+            struct err err = ERR_INIT;
+            if (m > s) {
+                throttle(e, m - s);
+                r = bdev_pwrite(p->dst, pos + s, m - s, buf + s, &err);
+            }
+        } else {
+            r = write_zeroes(e, pos, m);
+        }
+        if (r < 0)
+            return r;
+        skip = 0;
+        pos += m;
+        n -= m;
+        buf += m;
+    }
+    return 0;
+}
+
 static int write_request(struct engine *e, uint64_t pos, uint64_t n,
                          const struct wbuf *w, enum kind k)
 {
@@ -439,25 +474,7 @@ static int write_request(struct engine *e, uint64_t pos, uint64_t n,
         return write_zeroes(e, pos, n);
     if (p->compress)
         return write_compressed(e, pos, n, w);
-    while (n) {
-        uint64_t m = n;
-        bool data = !p->sparse_bytes ||
-                    data_run(buf, n, &m, p->sparse_bytes, pos, e->zero_align);
-        int r;
-        if (data) {
-            struct err err = ERR_INIT;
-            throttle(e, m);
-            r = bdev_pwrite(p->dst, pos, m, buf, &err);
-        } else {
-            r = write_zeroes(e, pos, m);
-        }
-        if (r < 0)
-            return r;
-        pos += m;
-        n -= m;
-        buf += m;
-    }
-    return 0;
+    return write_runs(e, pos, n, buf, 0);
 }
 
 /* Offload [pos, pos+len) of the concatenated sources to the target
@@ -477,6 +494,81 @@ static int offload_request(struct engine *e, uint64_t pos, uint64_t len)
         len -= n;
     }
     return 0;
+}
+
+/* Wait for this request's turn to write (in-order mode); false once the
+ * copy has failed. */
+static bool take_turn(struct engine *e, uint64_t pos)
+{
+    pthread_mutex_lock(&e->lock);
+    if (e->ordered)
+        while (e->wr_pos != pos && !e->ret)
+            pthread_cond_wait(&e->cond, &e->lock);
+    bool go = !e->ret;
+    pthread_mutex_unlock(&e->lock);
+    return go;
+}
+
+static bool all_data(const uint8_t *buf, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i += SECTOR)
+        if (buf_is_zero(buf + i, min_u64(SECTOR, n - i)))
+            return false;
+    return true;
+}
+
+/* Copy a data request piece by piece: read a piece, and while every sector
+ * so far holds data, write it at once (the request's first data run covers
+ * it whatever follows).  From the first piece with a zero sector on, the
+ * rest is read and the runs are decided over the whole request as for any
+ * other, so what is written and where holes are left does not change.
+ * The first piece is read before waiting for the turn to write. */
+static void copy_in_pieces(struct engine *e, uint64_t pos, uint64_t n,
+                           uint8_t *buf)
+{
+    const struct copy_params *p = e->p;
+    uint64_t done = min_u64(e->piece, n), written = 0;
+    bool writing = false;
+    int r = read_span(e, pos, done, buf);
+    if (r < 0)
+        goto read_failed;
+    if (!take_turn(e, pos))
+        return;
+    writing = true;
+    while (!p->sparse_bytes || all_data(buf + written, done - written)) {
+        struct err err = ERR_INIT;
+        throttle(e, done - written);
+        r = bdev_pwrite(p->dst, pos + written, done - written, buf + written,
+                        &err);
+        if (r < 0)
+            goto failed;
+        written = done;
+        if (done == n)
+            return;
+        uint64_t m = min_u64(e->piece, n - done);
+        writing = false;
+        r = read_span(e, pos + done, m, buf + done);
+        if (r < 0)
+            goto read_failed;
+        writing = true;
+        done += m;
+    }
+    writing = false;
+    r = read_span(e, pos + done, n - done, buf + done);
+    if (r < 0)
+        goto read_failed;
+    writing = true;
+    r = write_runs(e, pos, n, buf, written);
+    if (r < 0)
+        goto failed;
+    return;
+read_failed:
+failed:
+    pthread_mutex_lock(&e->lock);
+    fail(e, r, NULL, writing ? "error while writing at byte %llu: %s"
+                             : "error while reading at byte %llu: %s",
+         (unsigned long long)pos);
+    pthread_mutex_unlock(&e->lock);
 }
 
 static void *worker(void *opaque)
@@ -527,6 +619,16 @@ static void *worker(void *opaque)
         pthread_mutex_unlock(&e->lock);
 
         int r = 0;
+        if (k == K_DATA && !offload && e->piece && n > e->piece) {
+            copy_in_pieces(e, pos, n, buf);
+            if (e->ordered) {
+                pthread_mutex_lock(&e->lock);
+                e->wr_pos = pos + n;
+                pthread_cond_broadcast(&e->cond);
+                pthread_mutex_unlock(&e->lock);
+            }
+            continue;
+        }
         if (k == K_DATA && !offload) {
             r = read_span(e, pos, n, buf);
             if (r < 0) {
@@ -549,12 +651,7 @@ static void *worker(void *opaque)
             }
         }
 
-        pthread_mutex_lock(&e->lock);
-        if (e->ordered)
-            while (e->wr_pos != pos && !e->ret)
-                pthread_cond_wait(&e->cond, &e->lock);
-        bool go = !e->ret;
-        pthread_mutex_unlock(&e->lock);
+        bool go = take_turn(e, pos);
 
         if (go && offload) {
             /* A refusal turns offloading off for good and this request
@@ -658,6 +755,15 @@ static int engine_init(struct engine *e, const struct copy_params *p,
     while (pow2 * 2 <= zs)
         pow2 *= 2;
     e->zero_align = max_u64(pow2, align_up(max_u64(p->dst->align, 1), SECTOR));
+    /* Writing each piece right after reading it finds the data still in
+     * the CPU cache.  Only for targets without clusters: where writes
+     * allocate, more and smaller writes would move metadata allocations
+     * into the middle of requests (a different file layout), and cost
+     * more than the cache saves. */
+    e->piece = PIECE_BYTES;
+    if (p->compress || p->copy_offload || bdev_cluster_size(p->dst) ||
+        e->piece >= e->buf_bytes || e->piece % e->zero_align)
+        e->piece = 0;
     pthread_mutex_init(&e->lock, NULL);
     pthread_cond_init(&e->cond, NULL);
     return 0;
