@@ -9,25 +9,7 @@ DUMP="python3 $TEST_SRCDIR/interop/qcow2_bitmaps.py"
 
 # Mark bitmap $2 of qcow2 image $1 in use (flag bit 0 of its directory
 # entry), as a crashed writer leaves it.
-set_in_use() {
-    python3 - "$1" "$2" <<'PY'
-import struct, sys
-f = open(sys.argv[1], 'r+b'); d = f.read()
-pos = struct.unpack('>I', d[100:104])[0]
-while True:
-    t, ln = struct.unpack('>II', d[pos:pos + 8])
-    if t == 0x23852875:
-        n, _, _, doff = struct.unpack('>IIQQ', d[pos + 8:pos + 32]); break
-    pos += 8 + (ln + 7) // 8 * 8
-p = doff
-for _ in range(n):
-    flags = struct.unpack('>I', d[p + 12:p + 16])[0]
-    nlen, extra = struct.unpack('>HI', d[p + 18:p + 24])
-    if d[p + 24 + extra:p + 24 + extra + nlen].decode() == sys.argv[2]:
-        f.seek(p + 12); f.write(struct.pack('>I', flags | 1))
-    p += (24 + extra + nlen + 7) // 8 * 8
-PY
-}
+set_in_use() { python3 "$TEST_SRCDIR/interop/qcow2_bitmap_in_use.py" "$1" "$2"; }
 
 bitmaps_of() { "$QEMU_IMG" info "$1" | sed -n '/bitmaps:/,/refcount bits/p'; }
 

@@ -22,25 +22,7 @@ same_bitmaps() {
 }
 
 # Set the in-use flag of the bitmap named $2 (an inconsistent bitmap).
-set_in_use() {
-    python3 - "$1" "$2" <<'PY'
-import struct, sys
-f = open(sys.argv[1], 'r+b'); d = f.read()
-hlen = struct.unpack('>I', d[100:104])[0]; pos = hlen
-while True:
-    t, ln = struct.unpack('>II', d[pos:pos + 8])
-    if t == 0x23852875:
-        n, _, dsize, doff = struct.unpack('>IIQQ', d[pos + 8:pos + 32]); break
-    pos += 8 + (ln + 7) // 8 * 8
-p = doff
-for _ in range(n):
-    flags = struct.unpack('>I', d[p + 12:p + 16])[0]
-    nlen, extra = struct.unpack('>HI', d[p + 18:p + 24])
-    if d[p + 24 + extra:p + 24 + extra + nlen].decode() == sys.argv[2]:
-        f.seek(p + 12); f.write(struct.pack('>I', flags | 1))
-    p += (24 + extra + nlen + 7) // 8 * 8
-PY
-}
+set_in_use() { python3 "$TEST_SRCDIR/interop/qcow2_bitmap_in_use.py" "$1" "$2"; }
 
 ops=(-c "write -P 2 100k 5k" -c "write -z 3M 70000" -c "discard 5M 200k"
      -c "write -z -u 8M 64k" -c "write -c 9M 64k" -c "discard 1000 10"
