@@ -200,6 +200,22 @@ static int file_read(struct bdev *bs, uint64_t off, uint64_t len, void *buf,
     return r;
 }
 
+/* Allocating the blocks of a large buffered write in one fallocate call
+ * before copying the data in is cheaper than letting the filesystem
+ * reserve them page by page (on ext4, 1 GiB of 2 MiB writes into a new
+ * file took about two thirds of the system time).  The file ends up the
+ * same: only bytes about to be written are allocated, and where
+ * fallocate is refused the write goes on as it would have. */
+#define PREALLOC_MIN_WRITE (256 << 10)
+
+static void preallocate_for_write(struct file_state *s, uint64_t off,
+                                  uint64_t len)
+{
+    if (s->direct || s->is_blockdev || len < PREALLOC_MIN_WRITE)
+        return;
+    (void)fallocate(s->fd, FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len);
+}
+
 static int file_write(struct bdev *bs, uint64_t off, uint64_t len,
                       const void *buf, struct err *err)
 {
@@ -229,8 +245,10 @@ static int file_write(struct bdev *bs, uint64_t off, uint64_t len,
         else if (r == 0)
             done = len;
     }
-    if (r == FILE_AIO_UNAVAILABLE)
+    if (r == FILE_AIO_UNAVAILABLE) {
         r = 0;
+        preallocate_for_write(s, off, len);
+    }
     while (done < len && r == 0) {
         ssize_t n = pwrite(s->fd, p + done, len - done, (off_t)(off + done));
         if (n < 0 && errno == EINTR)
