@@ -509,6 +509,15 @@ static bool take_turn(struct engine *e, uint64_t pos)
     return go;
 }
 
+/* Whether the request at pos may be written now (without waiting). */
+static bool is_turn(struct engine *e, uint64_t pos)
+{
+    pthread_mutex_lock(&e->lock);
+    bool now = !e->ordered || e->wr_pos == pos || e->ret;
+    pthread_mutex_unlock(&e->lock);
+    return now;
+}
+
 static bool all_data(const uint8_t *buf, uint64_t n)
 {
     for (uint64_t i = 0; i < n; i += SECTOR)
@@ -522,7 +531,9 @@ static bool all_data(const uint8_t *buf, uint64_t n)
  * it whatever follows).  From the first piece with a zero sector on, the
  * rest is read and the runs are decided over the whole request as for any
  * other, so what is written and where holes are left does not change.
- * The first piece is read before waiting for the turn to write. */
+ * While earlier requests are still being written, the pieces are read
+ * ahead (so reading one request overlaps writing another); the first
+ * piece always is. */
 static void copy_in_pieces(struct engine *e, uint64_t pos, uint64_t n,
                            uint8_t *buf)
 {
@@ -530,6 +541,11 @@ static void copy_in_pieces(struct engine *e, uint64_t pos, uint64_t n,
     uint64_t done = min_u64(e->piece, n), written = 0;
     bool writing = false;
     int r = read_span(e, pos, done, buf);
+    while (r == 0 && done < n && !is_turn(e, pos)) {
+        uint64_t m = min_u64(e->piece, n - done);
+        r = read_span(e, pos + done, m, buf + done);
+        done += m;
+    }
     if (r < 0)
         goto read_failed;
     if (!take_turn(e, pos))
