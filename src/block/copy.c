@@ -526,59 +526,82 @@ static bool all_data(const uint8_t *buf, uint64_t n)
     return true;
 }
 
-/* Copy a data request piece by piece: read a piece, and while every sector
- * so far holds data, write it at once (the request's first data run covers
- * it whatever follows).  From the first piece with a zero sector on, the
- * rest is read and the runs are decided over the whole request as for any
- * other, so what is written and where holes are left does not change.
- * While earlier requests are still being written, the pieces are read
- * ahead (so reading one request overlaps writing another); the first
- * piece always is. */
+/* Copy a data request piece by piece.  Pieces are read, and scanned for
+ * zero sectors while still in the CPU cache, until the turn to write
+ * comes (so reading and scanning one request overlaps writing another).
+ * Then the pieces known to hold data in every sector are written at once
+ * (the request's first data run covers them whatever follows), and the
+ * rest goes on a piece at a time the same way.  From the first piece with
+ * a zero sector on, the rest is read and the runs are decided over the
+ * whole request as for any other, so what is written and where holes
+ * are left does not change. */
+struct pieces {
+    uint64_t done;      /* bytes read */
+    uint64_t clean;     /* bytes known to hold data in every sector */
+    bool zero_seen;     /* a piece had a zero sector */
+};
+
+static int read_piece(struct engine *e, uint64_t pos, uint64_t n,
+                      uint8_t *buf, struct pieces *pc)
+{
+    uint64_t m = min_u64(e->piece, n - pc->done);
+    int r = read_span(e, pos + pc->done, m, buf + pc->done);
+    if (r < 0)
+        return r;
+    if (!pc->zero_seen &&
+        (!e->p->sparse_bytes || all_data(buf + pc->done, m)))
+        pc->clean = pc->done + m;
+    else
+        pc->zero_seen = true;
+    pc->done += m;
+    return 0;
+}
+
 static void copy_in_pieces(struct engine *e, uint64_t pos, uint64_t n,
                            uint8_t *buf)
 {
     const struct copy_params *p = e->p;
-    uint64_t done = min_u64(e->piece, n), written = 0;
+    struct pieces pc = { 0 };
+    uint64_t written = 0;
     bool writing = false;
-    int r = read_span(e, pos, done, buf);
-    while (r == 0 && done < n && !is_turn(e, pos)) {
-        uint64_t m = min_u64(e->piece, n - done);
-        r = read_span(e, pos + done, m, buf + done);
-        done += m;
-    }
+    int r = read_piece(e, pos, n, buf, &pc);
+    while (r == 0 && pc.done < n && !is_turn(e, pos))
+        r = read_piece(e, pos, n, buf, &pc);
     if (r < 0)
-        goto read_failed;
+        goto failed;
     if (!take_turn(e, pos))
         return;
-    writing = true;
-    while (!p->sparse_bytes || all_data(buf + written, done - written)) {
-        struct err err = ERR_INIT;
-        throttle(e, done - written);
-        r = bdev_pwrite(p->dst, pos + written, done - written, buf + written,
-                        &err);
+    for (;;) {
+        if (pc.clean > written) {
+            struct err err = ERR_INIT;
+            writing = true;
+            throttle(e, pc.clean - written);
+            r = bdev_pwrite(p->dst, pos + written, pc.clean - written,
+                            buf + written, &err);
+            if (r < 0)
+                goto failed;
+            written = pc.clean;
+        }
+        if (written == n)
+            return;
+        if (pc.zero_seen)
+            break;
+        writing = false;
+        r = read_piece(e, pos, n, buf, &pc);
         if (r < 0)
             goto failed;
-        written = done;
-        if (done == n)
-            return;
-        uint64_t m = min_u64(e->piece, n - done);
-        writing = false;
-        r = read_span(e, pos + done, m, buf + done);
-        if (r < 0)
-            goto read_failed;
-        writing = true;
-        done += m;
     }
     writing = false;
-    r = read_span(e, pos + done, n - done, buf + done);
-    if (r < 0)
-        goto read_failed;
+    if (pc.done < n) {
+        r = read_span(e, pos + pc.done, n - pc.done, buf + pc.done);
+        if (r < 0)
+            goto failed;
+    }
     writing = true;
     r = write_runs(e, pos, n, buf, written);
     if (r < 0)
         goto failed;
     return;
-read_failed:
 failed:
     pthread_mutex_lock(&e->lock);
     fail(e, r, NULL, writing ? "error while writing at byte %llu: %s"
