@@ -93,6 +93,13 @@ elif action == 'corrupt-bit':
     put64(72, u64(72) | 2)
 elif action == 'refblock-unaligned':
     put64(rt_off, rb_off + 512)
+elif action == 'refblock-beyond-eof':
+    # A second refcount block a little past the end: repair grows the file.
+    f.seek(0, 2)
+    put64(rt_off + 8, (f.tell() // cs + 8) * cs)
+elif action == 'refblock-far-beyond-eof':
+    # ... and one past any file size: growing it fails, the table is rebuilt.
+    put64(rt_off + 8, 0xcccccccc0000)
 elif action == 'truncate':
     f.truncate(first_data + cs // 2)
 else:

@@ -43,7 +43,8 @@ cmp_check() { # cmp_check DAMAGE ARGS...
 
 for d in none leak refcount-high refcount-zero l2-unaligned l2-reserved \
          l2-prealloc-unaligned copied-clear l1-copied-clear l2-overlaps-l1 \
-         l2-beyond-eof refblock-zero dirty-leak corrupt-bit truncate; do
+         l2-beyond-eof refblock-zero dirty-leak corrupt-bit truncate \
+         refblock-beyond-eof refblock-far-beyond-eof; do
     cmp_check $d
     cmp_check $d -r leaks
     cmp_check $d -r all

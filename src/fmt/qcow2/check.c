@@ -446,7 +446,13 @@ static int check_refblocks(struct ck *c, unsigned fix, bool *rebuild)
             if (fix & CHECK_FIX_ERRORS) {
                 struct err e = ERR_INIT;
                 int r = -EINVAL;
-                if (off <= (uint64_t)INT64_MAX - s->cluster_size)
+                /* Growing the file to a block the refcount table could
+                 * not even count would also make the in-memory counts
+                 * huge: refused as a file system refuses a size beyond
+                 * its limit. */
+                if (s->rt_size && cl / s->rt_size >= s->rb_entries)
+                    r = err_set_errno(&e, -EFBIG, "Could not resize file");
+                else if (off <= (uint64_t)INT64_MAX - s->cluster_size)
                     r = bdev_truncate(c->bs->file, off + s->cluster_size,
                                       false, PREALLOC_OFF, &e);
                 if (r >= 0) {
@@ -472,6 +478,9 @@ static int check_refblocks(struct ck *c, unsigned fix, bool *rebuild)
                     continue;
                 }
                 *rebuild = true;
+                if (e.code)     /* the file's own error, as qemu-img prints */
+                    fprintf(stderr, "%s: %s\n", program_invocation_short_name,
+                            e.msg);
                 fprintf(stderr, "ERROR could not resize image: %s\n",
                         strerror(-r));
             }

@@ -496,8 +496,8 @@ static void qcow2_close(struct bdev *bs)
     if (s->bm_live) {
         struct err e = ERR_INIT;
         if (qcow2_bitmaps_live_store(bs, &e) < 0)
-            fprintf(stderr, "qemu-img: Failed to store dirty bitmaps: %s\n",
-                    e.msg);
+            fprintf(stderr, "%s: Failed to store dirty bitmaps: %s\n",
+                    program_invocation_short_name, e.msg);
     }
     qcow2_cache_destroy(&s->l2_cache);
     qcow2_cache_destroy(&s->rb_cache);
