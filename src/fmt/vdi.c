@@ -277,6 +277,33 @@ static int write_bmap_sector(struct bdev *bs, uint64_t idx, struct err *err)
                        err);
 }
 
+/* Write a whole new data block at `host`: `data` at [in_block, +len) and
+ * zeros around it, through a buffer of at most 1 MiB (blocks may be up to
+ * 256 MiB). */
+#define VDI_FILL_CHUNK (1u << 20)
+
+static int write_new_block(struct bdev *bs, uint64_t host, uint32_t in_block,
+                           uint64_t len, const uint8_t *data, struct err *err)
+{
+    struct vdi *s = bs->priv;
+    uint32_t chunk = s->block_size < VDI_FILL_CHUNK ? s->block_size
+                                                    : VDI_FILL_CHUNK;
+    uint8_t *buf = malloc(chunk);
+    if (!buf)
+        return err_set(err, -ENOMEM, "Out of memory");
+    int r = tmap_grow_file(bs->file, host + s->block_size, err);
+    for (uint64_t o = 0; r >= 0 && o < s->block_size; o += chunk) {
+        memset(buf, 0, chunk);
+        uint64_t from = o > in_block ? o : in_block;
+        uint64_t to = min_u64(o + chunk, (uint64_t)in_block + len);
+        if (from < to)
+            memcpy(buf + (from - o), data + (from - in_block), to - from);
+        r = bdev_pwrite(bs->file, host + o, chunk, buf, err);
+    }
+    free(buf);
+    return r;
+}
+
 /* Give block `idx` a data block holding zeros around [in_block, +len) of
  * `data`: data first, then the map entry, then the allocation count. */
 static int allocate_block(struct bdev *bs, uint64_t idx, uint32_t in_block,
@@ -293,14 +320,7 @@ static int allocate_block(struct bdev *bs, uint64_t idx, uint32_t in_block,
         return err_set(err, -EIO, "VDI allocation count %" PRIu32 " is below "
                        "the blocks in use; the image needs repair", e);
     uint64_t host = block_host_offset(s, e);
-    uint8_t *block = calloc(1, s->block_size);
-    if (!block)
-        return err_set(err, -ENOMEM, "Out of memory");
-    memcpy(block + in_block, data, len);
-    r = tmap_grow_file(bs->file, host + s->block_size, err);
-    if (r >= 0)
-        r = bdev_pwrite(bs->file, host, s->block_size, block, err);
-    free(block);
+    r = write_new_block(bs, host, in_block, len, data, err);
     if (r < 0)
         return r;
     s->bmap[idx] = e;
@@ -469,7 +489,9 @@ static int make_bmap_room(struct bdev *bs, uint32_t blocks, struct err *err)
     if (new_data > UINT32_MAX)
         return err_set(err, -EFBIG, "Image size is too large for VDI");
     uint64_t shift = div_round_up(new_data - s->offset_data, s->block_size);
-    uint8_t *block = malloc(s->block_size);
+    uint32_t chunk = s->block_size < VDI_FILL_CHUNK ? s->block_size
+                                                    : VDI_FILL_CHUNK;
+    uint8_t *block = malloc(chunk);
     int r = 0;
     if (!block)
         return err_set(err, -ENOMEM, "Out of memory");
@@ -492,12 +514,16 @@ static int make_bmap_room(struct bdev *bs, uint32_t blocks, struct err *err)
             newmap[i] = e - (uint32_t)shift;
             continue;
         }
-        r = read_block(bs, e, 0, s->block_size, block, err);
         uint64_t host = s->offset_data + (shift + next) * s->block_size;
-        if (r >= 0)
-            r = tmap_grow_file(bs->file, host + s->block_size, err);
-        if (r >= 0)
-            r = bdev_pwrite(bs->file, host, s->block_size, block, err);
+        /* The new place lies past every block, so growing the file after
+         * the first chunk is read changes nothing the rest reads. */
+        for (uint32_t o = 0; r >= 0 && o < s->block_size; o += chunk) {
+            r = read_block(bs, e, o, chunk, block, err);
+            if (r >= 0 && o == 0)
+                r = tmap_grow_file(bs->file, host + s->block_size, err);
+            if (r >= 0)
+                r = bdev_pwrite(bs->file, host + o, chunk, block, err);
+        }
         newmap[i] = next++;
     }
     free(block);

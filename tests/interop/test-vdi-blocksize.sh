@@ -75,4 +75,16 @@ done
 # More blocks than the map can describe after a resize.
 $MK src.raw small.vdi 512 || fail "mkvdi 512"
 clean_error "resize past the map limit" $QIMG resize -f vdi small.vdi 2T
+# A map that outgrows its room moves the first 2 MiB blocks to the end of
+# the file (in pieces smaller than a block); the data stays where it was.
+head -c $((6 << 20)) /dev/urandom > six.raw
+$MK six.raw big.vdi 2097152 dynamic || fail "mkvdi 2M"
+$QIMG resize -f vdi big.vdi 2T >/dev/null || check_fail "resize 2M blocks to 2T"
+expect_eq "data offset after the move" 6291456 \
+    "$(python3 -c 'import struct,sys; print(struct.unpack("<I", open(sys.argv[1], "rb").read(0x15c)[0x158:])[0])' big.vdi)"
+truncate -s 2T six.raw
+expect_eq "moved blocks read back" "Images are identical." \
+    "$($QIMG compare -f vdi -F raw big.vdi six.raw 2>&1)"
+expect_eq "check after the move" "No errors were found on the image." \
+    "$($QIMG check big.vdi 2>&1)"
 finish
