@@ -5,8 +5,9 @@
 #
 # Generates once, in $BENCH_DIR (default /var/tmp/qimg-bench): a 2 GiB raw
 # image (in 64 MiB stripes: half random data, a quarter written zeros, a
-# quarter holes), its qcow2 and compressed-qcow2 conversions, and a 100 GiB
-# sparse qcow2 with 10 000 data extents.  Then each case runs qemu-img and
+# quarter holes), its qcow2 and compressed-qcow2 conversions, a 100 GiB
+# sparse qcow2 with 10 000 data extents, and 256 MiB of compressible text
+# with its compressed qcow2.  Then each case runs qemu-img and
 # qimg alternately RUNS times (default 3) on the same input and prints the
 # median and best wall time of each, the ratios qemu-img/qimg, and peak RSS.
 # On a virtual machine, writing into freshly allocated page-cache pages is
@@ -59,6 +60,30 @@ EOF
     rm -f sparse.raw
 }
 
+# Compressible data (the random half of src.raw is stored uncompressed by
+# both tools): 256 MiB of lines of pseudo-random words, and its compressed
+# qcow2 made by qemu-img.
+gen_text() {
+    [ -e text.raw ] && return
+    echo "generating compressible input in $D ..." >&2
+    python3 - <<'EOF'
+import random
+random.seed(1)
+words = [''.join(random.choice('abcdefghijklmnopqrstuvwxyz')
+                 for _ in range(random.randint(2, 9))) for _ in range(5000)]
+size = 256 << 20
+with open('text.raw.tmp', 'wb') as f:
+    done = 0
+    while done < size:
+        lines = [' '.join(random.choices(words, k=12)) for _ in range(4096)]
+        b = ('\n'.join(lines) + '\n').encode()[:size - done]
+        f.write(b)
+        done += len(b)
+EOF
+    mv text.raw.tmp text.raw
+    "$QEMU_IMG" convert -f raw -O qcow2 -c text.raw text-c.qcow2
+}
+
 # run TOOL ARGS...: prints "seconds maxrss_kib cpu_seconds"
 run() {
     rm -f out.img
@@ -100,6 +125,7 @@ bench_case() {
 }
 
 gen
+gen_text
 echo "qimg: $QIMG   runs: $RUNS   data: $D   load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "columns: qemu-img/qimg (median wall time, best wall time, median user+sys CPU time, peak RSS); ratio = qemu-img / qimg"
 both() { local n=$1; shift; bench_case "$n" "$@" -- "$@"; }
@@ -109,6 +135,8 @@ both "convert qcow2->qcow2"        convert -f qcow2 -O qcow2 src.qcow2 out.img
 both "convert raw->raw"            convert -f raw -O raw src.raw out.img
 both "convert raw->qcow2 -c"       convert -f raw -O qcow2 -c src.raw out.img
 both "convert qcow2(compressed)->raw" convert -f qcow2 -O raw src-c.qcow2 out.img
+both "raw->qcow2 -c (text)"        convert -f raw -O qcow2 -c text.raw out.img
+both "qcow2 -c (text)->raw"        convert -f qcow2 -O raw text-c.qcow2 out.img
 both "compare raw raw (equal)"     compare -f raw -F raw src.raw src2.raw
 both "compare raw qcow2 (equal)"   compare -f raw -F qcow2 src.raw src.qcow2
 both "map 100G qcow2, 10k extents" map -f qcow2 --output=json sparse.qcow2
@@ -131,4 +159,6 @@ printf 'best of %d: dd of 2 GiB: %.2fs (%.0f MiB/s)   qimg raw->raw: %.2fs (%.0f
     "$dt" "$(echo "2048 / $dt" | bc -l)" "$mt" "$(echo "2048 / $mt" | bc -l)"
 echo "compressed size: qemu-img $(stat -c %s src-c.qcow2)"
 "$QIMG" convert -f raw -O qcow2 -c src.raw out.img && echo "compressed size: qimg     $(stat -c %s out.img)"
+echo "compressed size (text): qemu-img $(stat -c %s text-c.qcow2)"
+"$QIMG" convert -f raw -O qcow2 -c text.raw out.img && echo "compressed size (text): qimg     $(stat -c %s out.img)"
 rm -f out.img t.out t.err
