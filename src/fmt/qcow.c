@@ -24,6 +24,7 @@
 #include "fmt/table-map.h"
 #include "util/align.h"
 #include "util/endian.h"
+#include "util/inflate.h"
 
 #define QCOW_MAGIC          0x514649fbu     /* "QFI\xfb" */
 #define QCOW_VERSION        1
@@ -252,19 +253,11 @@ static int decompress_cluster(struct bdev *bs, uint64_t e, struct err *err)
     int r = bdev_pread(bs->file, coff, csize, s->zbuf, err);
     if (r < 0)
         return r;
-    z_stream z;
-    memset(&z, 0, sizeof(z));
-    if (inflateInit2(&z, -12) != Z_OK)
-        return err_set(err, -ENOMEM, "Could not initialise zlib");
-    z.next_in = s->zbuf;
-    z.avail_in = (uInt)csize;
-    z.next_out = s->cluster;
-    z.avail_out = (uInt)s->cluster_size;
-    int zr = inflate(&z, Z_FINISH);
-    uint64_t out = s->cluster_size - z.avail_out;
-    inflateEnd(&z);
     s->cluster_entry = 0;
-    if ((zr != Z_STREAM_END && zr != Z_BUF_ERROR) || out != s->cluster_size)
+    r = inflate_cluster(s->zbuf, csize, s->cluster, s->cluster_size);
+    if (r == -ENOMEM)
+        return err_set(err, r, "Could not initialise zlib");
+    if (r < 0)
         return err_set(err, -EIO, "Could not decompress the qcow cluster at "
                        "0x%" PRIx64, coff);
     s->cluster_entry = e;

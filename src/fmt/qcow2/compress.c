@@ -11,53 +11,10 @@
 #include <zstd.h>
 
 #include "config.h"
+#include "util/inflate.h"
 #if HAVE_ISAL
 #include <isa-l/igzip_lib.h>
 #endif
-
-#if HAVE_ISAL
-/* ISA-L inflates about 1.5 times as fast as zlib.  Limited to the same
- * 4 KiB window; a cluster counts as read once it is full, as with zlib.
- * Any failure is left to zlib to judge, so damaged clusters fail (or not)
- * exactly as they do with zlib. */
-static bool isal_decompress(const uint8_t *in, size_t in_len, uint8_t *out,
-                            size_t out_len)
-{
-    struct inflate_state st;
-    if (in_len > UINT32_MAX || out_len > UINT32_MAX)
-        return false;
-    isal_inflate_init(&st);
-    st.crc_flag = ISAL_DEFLATE;
-    st.hist_bits = 12;
-    st.next_in = (uint8_t *)in;
-    st.avail_in = (uint32_t)in_len;
-    st.next_out = out;
-    st.avail_out = (uint32_t)out_len;
-    return isal_inflate(&st) >= 0 && st.avail_out == 0;
-}
-#endif
-
-static int zlib_decompress(const uint8_t *in, size_t in_len, uint8_t *out,
-                           size_t out_len)
-{
-#if HAVE_ISAL
-    if (isal_decompress(in, in_len, out, out_len))
-        return 0;
-#endif
-    z_stream z = { 0 };
-    if (inflateInit2(&z, -12) != Z_OK)
-        return -ENOMEM;
-    z.next_in = (Bytef *)in;
-    z.avail_in = (uInt)in_len;
-    z.next_out = out;
-    z.avail_out = (uInt)out_len;
-    int r = inflate(&z, Z_FINISH);
-    size_t got = out_len - z.avail_out;
-    inflateEnd(&z);
-    if ((r != Z_STREAM_END && r != Z_BUF_ERROR && r != Z_OK) || got != out_len)
-        return -EIO;
-    return 0;
-}
 
 static int zstd_decompress(const uint8_t *in, size_t in_len, uint8_t *out,
                            size_t out_len)
@@ -89,7 +46,7 @@ int qcow2_decompress(int type, const uint8_t *in, size_t in_len,
                      uint8_t *out, size_t out_len)
 {
     if (type == QCOW2_COMPRESS_ZLIB)
-        return zlib_decompress(in, in_len, out, out_len);
+        return inflate_cluster(in, in_len, out, out_len);
     if (type == QCOW2_COMPRESS_ZSTD)
         return zstd_decompress(in, in_len, out, out_len);
     return -ENOTSUP;
